@@ -1,0 +1,3 @@
+from asgpatch.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""The asgpatch command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from asgpatch import __version__
+
+EXIT_USAGE = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="asgpatch")
+def cli() -> None:
+    """Patch EC2 Auto Scaling groups on a schedule, including groups scaled to zero."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=4566, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--launch-seconds", default=3.0, show_default=True, type=click.FloatRange(0), help="Pending → InService.")
+@click.option("--ssm-seconds", default=2.0, show_default=True, type=click.FloatRange(0), help="Running → SSM Online.")
+@click.option("--patch-seconds", default=5.0, show_default=True, type=click.FloatRange(0), help="Command run time.")
+@click.option("--image-seconds", default=4.0, show_default=True, type=click.FloatRange(0), help="Image pending → available.")
+@click.option("--throttle", is_flag=True, help="Answer over-limit calls as AWS's token buckets would.")
+@click.option("--fault-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls that fail with 500/503.")
+@click.option("--fault-seed", default=0, type=int, help="Seed for --fault-rate, for reproducible runs.")
+@click.option("--seed", "seed_name", type=click.Choice(["demo"]), help="Create a believable demo account at start.")
+def sandbox(
+    host: str,
+    port: int,
+    launch_seconds: float,
+    ssm_seconds: float,
+    patch_seconds: float,
+    image_seconds: float,
+    throttle: bool,
+    fault_rate: float,
+    fault_seed: int,
+    seed_name: str | None,
+) -> None:
+    """Run a local AWS endpoint realistic enough to patch against (foreground; Ctrl-C stops it).
+
+    Point any client at it with AWS_ENDPOINT_URL=http://HOST:PORT, any credentials and region us-east-1.
+    """
+    try:
+        from asgpatch.sandbox.server import SandboxOptions, serve
+        from asgpatch.sandbox.world import Timings
+    except ImportError as error:
+        raise click.ClickException(
+            f"the sandbox needs the optional extra: pip install 'asgpatch[sandbox]' ({error.name} is missing)"
+        ) from None
+    options = SandboxOptions(
+        host=host,
+        port=port,
+        timings=Timings(launch_seconds, ssm_seconds, patch_seconds, image_seconds),
+        throttle=throttle,
+        fault_rate=fault_rate,
+        fault_seed=fault_seed,
+    )
+    ready = None
+    if seed_name == "demo":
+        from asgpatch.sandbox.seed import seed_in_background
+
+        ready = seed_in_background
+    try:
+        serve(options, ready=ready)
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)

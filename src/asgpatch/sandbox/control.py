@@ -1,0 +1,58 @@
+"""The sandbox's control API under /_sandbox/: what tests and the demo use to steer the fake account.
+
+GET  /_sandbox/health                      liveness, the sandbox clock
+POST /_sandbox/clock    {"advance_seconds": N}   move the sandbox clock forward
+POST /_sandbox/patches  {"publish": N}     AWS publishes N new patches (default 1)
+GET  /_sandbox/patches                     how many patches exist
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asgpatch.sandbox.server import SandboxApp
+
+
+class ControlApi:
+    def __init__(self, app: SandboxApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            status, answer = self._route(method, path, body)
+        except (ValueError, TypeError) as error:
+            status, answer = "400 Bad Request", {"error": str(error)}
+        payload = json.dumps(answer).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    def _route(self, method: str, path: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        world = self.app.world
+        if path == "/_sandbox/health":
+            return "200 OK", {"ok": True, "now": world.clock.now()}
+        if path == "/_sandbox/clock" and method == "POST":
+            seconds = float(body.get("advance_seconds", 0))
+            with world.lock:
+                world.clock.advance(seconds)
+                world.advance()
+            return "200 OK", {"now": world.clock.now()}
+        if path == "/_sandbox/patches":
+            catalog = world.patches  # type: ignore[attr-defined]
+            if method == "POST":
+                count = int(body.get("publish", 1))
+                if count < 1:
+                    raise ValueError("publish at least one patch")
+                with world.lock:
+                    catalog.publish(count)
+            return "200 OK", {"published": catalog.level}
+        return "404 Not Found", {"error": f"no control endpoint {method} {path}"}

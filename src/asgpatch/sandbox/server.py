@@ -1,0 +1,171 @@
+"""The sandbox HTTP endpoint: moto's dispatcher behind a WSGI layer that adds time, limits and faults.
+
+Order for each signed AWS call: injected fault → throttle → unemulated-operation check → (under the
+world lock) advance the world to now, let moto (with the sandbox's patches) answer → make any
+HTML error page a well-formed AWS error. Paths under /_sandbox/ are the control API.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from asgpatch.sandbox.clock import VirtualClock
+from asgpatch.sandbox.limits import FaultInjector, Throttler
+from asgpatch.sandbox.protocol import (
+    AwsCall,
+    ErrorReply,
+    error_reply,
+    identify,
+    throttle_reply,
+    transient_reply,
+    unemulated_reply,
+)
+from asgpatch.sandbox.world import Timings, World
+
+StartResponse = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    host: str = "127.0.0.1"
+    port: int = 4566
+    timings: Timings = Timings()
+    throttle: bool = False
+    fault_rate: float = 0.0
+    fault_seed: int = 0
+
+
+def _prepare_moto_environment() -> None:
+    """Settings moto reads at import time: no built-in AMI catalogue (1,300 images slow every
+    DescribeImages; the sandbox registers the base images an account needs)."""
+    here = os.path.dirname(__file__)
+    os.environ.setdefault("MOTO_AMIS_PATH", os.path.join(here, "data", "no_amis.json"))
+    os.environ.setdefault("MOTO_CALL_RESET_API", "true")
+
+
+class SandboxApp:
+    def __init__(self, options: SandboxOptions, clock: VirtualClock | None = None) -> None:
+        _prepare_moto_environment()
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        from asgpatch.sandbox import patches
+
+        self.options = options
+        self.clock = clock or VirtualClock()
+        self.world = World(self.clock, options.timings)
+        patches.install_all(self.world)
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.throttler = Throttler() if options.throttle else None
+        self.faults = FaultInjector(options.fault_rate, options.fault_seed) if options.fault_rate else None
+        from asgpatch.sandbox.control import ControlApi
+
+        self.control = ControlApi(self)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith("/_sandbox/"):
+            return self.control(environ, start_response)
+        body = _read_body(environ)
+        call = identify(environ, body)
+        if call is not None:
+            early = self._refuse(call)
+            if early is not None:
+                return _send(early, start_response)
+            self.world.regions.add(call.region)
+        with self.world.lock:
+            self.world.advance()
+            status, headers, payload = _capture(self.moto, environ)
+        if status.startswith("5") and call is not None and _looks_like_html(headers, payload):
+            reply = error_reply(call.protocol, 500, "InternalFailure", _first_line(payload))
+            return _send(reply, start_response)
+        start_response(status, headers)
+        return [payload]
+
+    def _refuse(self, call: AwsCall) -> ErrorReply | None:
+        if self.faults is not None:
+            fault = self.faults.draw()
+            if fault is not None:
+                return transient_reply(call, unavailable=fault == "unavailable")
+        if self.throttler is not None and not self.throttler.allow(call):
+            return throttle_reply(call)
+        from asgpatch.sandbox.patches import is_emulated
+
+        if not is_emulated(call):
+            return unemulated_reply(call)
+        return None
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    stream = environ.get("wsgi.input")
+    body = stream.read(length) if stream is not None and length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _capture(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        captured["status"], captured["headers"] = status, headers
+
+    chunks = app(environ, start_response)
+    try:
+        payload = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return captured["status"], captured["headers"], payload
+
+
+def _looks_like_html(headers: list[tuple[str, str]], payload: bytes) -> bool:
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    return "html" in content_type or payload.lstrip().startswith(b"<!doctype") or not payload.strip()
+
+
+def _first_line(payload: bytes) -> str:
+    text = payload.decode("utf-8", "replace").strip()
+    return (text.splitlines() or ["internal error in the sandbox"])[0][:200]
+
+
+def _send(reply: ErrorReply, start_response: StartResponse) -> list[bytes]:
+    start_response(f"{reply.status} {'Error'}", reply.headers)
+    return [reply.body]
+
+
+def serve(options: SandboxOptions, ready: Callable[[str], None] | None = None) -> None:
+    """Run in the foreground until SIGINT/SIGTERM; print the endpoint URL once requests are accepted."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    app = SandboxApp(options)
+    server = make_server(options.host, options.port, app, threaded=True, request_handler=MotoRequestHandler)
+    url = f"http://{options.host}:{server.server_port}"
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    thread = threading.Thread(target=server.serve_forever, name="sandbox-http", daemon=True)
+    thread.start()
+    print(f"asgpatch sandbox listening on {url} (region us-east-1; any credentials)", flush=True)
+    if ready is not None:
+        ready(url)
+    stop.wait()
+    thread.join(timeout=10)
+    server.server_close()
+    print("asgpatch sandbox stopped", file=sys.stderr, flush=True)
