@@ -23,9 +23,9 @@ def cli() -> None:
 @click.option("--launch-seconds", default=3.0, show_default=True, type=click.FloatRange(0), help="Pending → InService.")
 @click.option("--ssm-seconds", default=2.0, show_default=True, type=click.FloatRange(0), help="Running → SSM Online.")
 @click.option("--patch-seconds", default=5.0, show_default=True, type=click.FloatRange(0), help="Command run time.")
-@click.option("--image-seconds", default=4.0, show_default=True, type=click.FloatRange(0), help="Image pending → available.")
+@click.option("--image-seconds", default=4.0, show_default=True, type=click.FloatRange(0), help="Image ready.")
 @click.option("--throttle", is_flag=True, help="Answer over-limit calls as AWS's token buckets would.")
-@click.option("--fault-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls that fail with 500/503.")
+@click.option("--fault-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls failing 500/503.")
 @click.option("--fault-seed", default=0, type=int, help="Seed for --fault-rate, for reproducible runs.")
 @click.option("--seed", "seed_name", type=click.Choice(["demo"]), help="Create a believable demo account at start.")
 def sandbox(

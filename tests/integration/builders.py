@@ -19,12 +19,14 @@ def base_image(ec2: Any, name: str) -> str:
     return str(answer["ImageId"])
 
 
-def template_data(image_id: str, profile: str | None = "app-instance-profile") -> dict[str, Any]:
+def template_data(
+    image_id: str, profile: str | None = "app-instance-profile", security_group: str = "sg-0123456789abcdef0"
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "ImageId": image_id,
         "InstanceType": "t3.micro",
         "UserData": USER_DATA,
-        "SecurityGroupIds": ["sg-0123456789abcdef0"],
+        "SecurityGroupIds": [security_group],
         "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
         "BlockDeviceMappings": [
             {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20, "VolumeType": "gp3", "Encrypted": True}},
@@ -37,8 +39,13 @@ def template_data(image_id: str, profile: str | None = "app-instance-profile") -
     return data
 
 
+def security_group(ec2: Any, name: str) -> str:
+    return str(ec2.create_security_group(GroupName=name, Description=f"{name} instances")["GroupId"])
+
+
 def launch_template(ec2: Any, name: str, image_id: str, profile: str | None = "app-instance-profile") -> str:
-    answer = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData=template_data(image_id, profile))
+    data = template_data(image_id, profile, security_group(ec2, f"sg-{name}"))
+    answer = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData=data)
     return str(answer["LaunchTemplate"]["LaunchTemplateId"])
 
 

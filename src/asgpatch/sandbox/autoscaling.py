@@ -161,6 +161,9 @@ def _launch_instances(self: Any, count_needed: int, propagated_tags: dict[str, s
         image_id, user_data = self.launch_config.image_id, self.launch_config.user_data
         security_groups = self.launch_config.security_groups
         kwargs["launch_config"] = self.launch_config
+    mappings = _merged_block_devices(self.autoscaling_backend.ec2_backend, image_id, version)
+    if mappings:
+        kwargs["block_device_mappings"] = mappings
     subnet_id = self.vpc_zone_identifier.split(",")[0] if self.vpc_zone_identifier else None
     reservation = self.autoscaling_backend.ec2_backend.run_instances(
         image_id,
@@ -200,6 +203,22 @@ def _launch_instances(self: Any, count_needed: int, propagated_tags: dict[str, s
         asg_world.launches[instance.id] = Launch(instance.id, self.name, ready_at, fails, activity)
 
 
+def _merged_block_devices(ec2_backend: Any, image_id: str, version: Any) -> list[dict[str, Any]]:
+    """An instance's volumes as AWS makes them: the image's mappings, overridden by device name
+    with the launch template's (moto added a default root volume on top of the template's)."""
+    merged: dict[str, dict[str, Any]] = {}
+    image = ec2_backend.amis.get(image_id)
+    for mapping in getattr(image, "block_device_mappings", None) or []:
+        if mapping.get("Ebs"):
+            merged[mapping["DeviceName"]] = {"DeviceName": mapping["DeviceName"], "Ebs": dict(mapping["Ebs"])}
+    for mapping in (version.data.get("BlockDeviceMappings") if version is not None else None) or []:
+        if mapping.get("Ebs"):
+            base = merged.get(mapping["DeviceName"], {}).get("Ebs", {})
+            ebs = dict(base) | dict(mapping["Ebs"])
+            merged[mapping["DeviceName"]] = {"DeviceName": mapping["DeviceName"], "Ebs": ebs}
+    return list(merged.values())
+
+
 def _scale_in_order(group: Any, candidates: list[Any]) -> list[Any]:
     """AWS's default termination policy, simplified: instances not on the group's current
     launch-template version first, then the oldest."""
@@ -226,7 +245,7 @@ def _set_desired_capacity(self: Any, new_capacity: int | None) -> None:
         self.replace_autoscaling_group_instances(delta, self.get_propagated_tags())
     elif delta < 0 and "Terminate" not in suspended:
         candidates = [s for s in active if not s.protected_from_scale_in]
-        victims = _scale_in_order(self, candidates)[: -delta]
+        victims = _scale_in_order(self, candidates)[:-delta]
         if victims:
             world = current()
             for state in victims:
@@ -263,8 +282,7 @@ def check_bounds(min_size: int, max_size: int, desired: int | None) -> None:
         raise ValidationError(f"Max bound, {max_size}, must be greater than or equal to min bound, {min_size}")
     if desired is not None and not min_size <= desired <= max_size:
         raise ValidationError(
-            f"Desired capacity:{desired} must be between the specified min size:{min_size} "
-            f"and max size:{max_size}"
+            f"Desired capacity:{desired} must be between the specified min size:{min_size} and max size:{max_size}"
         )
 
 
@@ -307,10 +325,23 @@ def _update_auto_scaling_group(self: Any, name: str, *args: Any, **kwargs: Any) 
     kwargs["desired_capacity"] = resized_desired(group, new_min, new_max, kwargs.get("desired_capacity"))
     policy = kwargs.get("mixed_instances_policy")
     if policy is None and not kwargs.get("launch_template") and not kwargs.get("launch_config_name"):
-        kwargs["mixed_instances_policy"] = group.mixed_instances_policy
+        policy = group.mixed_instances_policy
     elif policy is not None:
-        kwargs["mixed_instances_policy"] = _merge_mixed_policy(group.mixed_instances_policy, policy)
+        policy = _merge_mixed_policy(group.mixed_instances_policy, policy)
+    kwargs["mixed_instances_policy"] = _one_template_reference(policy)
     return _original_update(self, name, *args, **kwargs)
+
+
+def _one_template_reference(policy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """moto stores the policy's template by id and name but refuses a request naming both."""
+    if not policy or "LaunchTemplate" not in policy:
+        return policy
+    template = dict(policy["LaunchTemplate"])
+    spec = dict(template.get("LaunchTemplateSpecification") or {})
+    if spec.get("LaunchTemplateId"):
+        spec.pop("LaunchTemplateName", None)
+    template["LaunchTemplateSpecification"] = spec
+    return {**policy, "LaunchTemplate": template}
 
 
 def _create_auto_scaling_group(self: Any, name: str, **kwargs: Any) -> Any:
@@ -320,7 +351,9 @@ def _create_auto_scaling_group(self: Any, name: str, **kwargs: Any) -> Any:
     if name in self.autoscaling_groups:
         from moto.autoscaling.exceptions import AutoscalingClientError
 
-        error = AutoscalingClientError(f"AutoScalingGroup by this name already exists - A group with the name {name} already exists")
+        error = AutoscalingClientError(
+            f"AutoScalingGroup by this name already exists - A group with the name {name} already exists"
+        )
         error.code = "AlreadyExists"
         raise error
     return _original_create(self, name=name, **kwargs)
@@ -333,9 +366,13 @@ def _respond_set_desired_capacity(self: Any) -> ActionResult:
     if group is None:
         raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
     if desired > group.max_size:
-        raise ValidationError(f"New SetDesiredCapacity value {desired} is above max value {group.max_size} for the AutoScalingGroup.")
+        raise ValidationError(
+            f"New SetDesiredCapacity value {desired} is above max value {group.max_size} for the AutoScalingGroup."
+        )
     if desired < group.min_size:
-        raise ValidationError(f"New SetDesiredCapacity value {desired} is below min value {group.min_size} for the AutoScalingGroup.")
+        raise ValidationError(
+            f"New SetDesiredCapacity value {desired} is below min value {group.min_size} for the AutoScalingGroup."
+        )
     self.autoscaling_backend.set_desired_capacity(name, desired)
     return ActionResult({})
 

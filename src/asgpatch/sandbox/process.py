@@ -33,9 +33,7 @@ class SandboxProcess:
     def start(self) -> SandboxProcess:
         command = [sys.executable, "-m", "asgpatch", "sandbox", "--port", "0", *self.args]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         found = threading.Event()
 
         def read() -> None:
@@ -93,6 +91,10 @@ class SandboxProcess:
         with urllib.request.urlopen(request, timeout=30) as response:
             answer: dict[str, Any] = json.loads(response.read())
             return answer
+
+    def now(self) -> float:
+        """The sandbox clock, in epoch seconds."""
+        return float(self.control("GET", "health")["now"])
 
     def advance(self, seconds: float) -> float:
         """Move the sandbox clock forward; every timed change due by then happens."""

@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -37,7 +37,7 @@ StartResponse = Callable[..., Any]
 class SandboxOptions:
     host: str = "127.0.0.1"
     port: int = 4566
-    timings: Timings = Timings()
+    timings: Timings = field(default_factory=Timings)
     throttle: bool = False
     fault_rate: float = 0.0
     fault_seed: int = 0
