@@ -64,10 +64,14 @@ def sandbox(
         from asgpatch.sandbox.seed import seed_in_background
 
         ready = seed_in_background
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         serve(options, ready=ready)
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    except (BotoCoreError, ClientError) as error:
+        raise click.ClickException(f"seeding the demo account failed: {error}") from None
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ from asgpatch.sandbox.world import World, install
 
 def install_all(world: World) -> None:
     from asgpatch.sandbox import autoscaling, images, refresh, scheduled, ssm, templates
-
     from asgpatch.sandbox.patchlevel import PatchCatalog
 
     install(world)

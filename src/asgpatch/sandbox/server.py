@@ -8,6 +8,7 @@ HTML error page a well-formed AWS error. Paths under /_sandbox/ are the control 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import signal
 import sys
@@ -149,6 +150,8 @@ def serve(options: SandboxOptions, ready: Callable[[str], None] | None = None) -
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log: the endpoint URL is the output
+
     app = SandboxApp(options)
     server = make_server(options.host, options.port, app, threaded=True, request_handler=MotoRequestHandler)
     url = f"http://{options.host}:{server.server_port}"
@@ -163,8 +166,13 @@ def serve(options: SandboxOptions, ready: Callable[[str], None] | None = None) -
     thread = threading.Thread(target=server.serve_forever, name="sandbox-http", daemon=True)
     thread.start()
     print(f"asgpatch sandbox listening on {url} (region us-east-1; any credentials)", flush=True)
-    if ready is not None:
-        ready(url)
+    try:
+        if ready is not None:
+            ready(url)
+    except BaseException:
+        server.shutdown()
+        server.server_close()
+        raise
     stop.wait()
     thread.join(timeout=10)
     server.server_close()
