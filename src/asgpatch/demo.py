@@ -99,6 +99,7 @@ def tour(sandbox: SandboxProcess) -> None:
 def main() -> None:
     console.print("[bold]asgpatch demo[/]: starting the sandbox with the demo account…")
     with SandboxProcess(*FAST_WORLD, "--seed", "demo") as sandbox:
+        sandbox.wait_for_output("demo account seeded")
         console.print(f"sandbox at {sandbox.url}")
         tour(sandbox)
     console.print("done: the sandbox stopped.")

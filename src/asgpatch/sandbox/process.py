@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
@@ -54,6 +55,14 @@ class SandboxProcess:
     @property
     def output(self) -> str:
         return "".join(self._lines)
+
+    def wait_for_output(self, text: str, timeout: float = 60.0) -> None:
+        """Block until the sandbox has printed `text` (e.g. the demo seed's summary line)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            if time.monotonic() > deadline or (self.proc is not None and self.proc.poll() is not None):
+                raise RuntimeError(f"the sandbox never printed {text!r}:\n{self.output}")
+            time.sleep(0.05)
 
     def stop(self, timeout: float = 15.0) -> int | None:
         if self.proc is None:

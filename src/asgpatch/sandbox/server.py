@@ -32,6 +32,7 @@ from asgpatch.sandbox.protocol import (
 from asgpatch.sandbox.world import Timings, World
 
 StartResponse = Callable[..., Any]
+log = logging.getLogger("asgpatch.sandbox")
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,22 @@ class SandboxApp:
             if early is not None:
                 return _send(early, start_response)
             self.world.regions.add(call.region)
-        with self.world.lock:
-            self.world.advance()
-            status, headers, payload = _capture(self.moto, environ)
+        try:
+            with self.world.lock:
+                self.world.advance()
+                status, headers, payload = _capture(self.moto, environ)
+        except NotImplementedError:
+            if call is None:
+                raise
+            return _send(unemulated_reply(call), start_response)
+        except Exception as error:
+            if call is None:
+                raise
+            log.exception("the sandbox failed on %s:%s", call.service, call.operation)
+            reply = error_reply(
+                call.protocol, 500, "InternalFailure", f"sandbox error: {type(error).__name__}: {error}"
+            )
+            return _send(reply, start_response)
         if status.startswith("5") and call is not None and _looks_like_html(headers, payload):
             reply = error_reply(call.protocol, 500, "InternalFailure", _first_line(payload))
             return _send(reply, start_response)
