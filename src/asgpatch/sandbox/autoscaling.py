@@ -161,9 +161,6 @@ def _launch_instances(self: Any, count_needed: int, propagated_tags: dict[str, s
         image_id, user_data = self.launch_config.image_id, self.launch_config.user_data
         security_groups = self.launch_config.security_groups
         kwargs["launch_config"] = self.launch_config
-    mappings = _merged_block_devices(self.autoscaling_backend.ec2_backend, image_id, version)
-    if mappings:
-        kwargs["block_device_mappings"] = mappings
     subnet_id = self.vpc_zone_identifier.split(",")[0] if self.vpc_zone_identifier else None
     reservation = self.autoscaling_backend.ec2_backend.run_instances(
         image_id,
@@ -201,22 +198,6 @@ def _launch_instances(self: Any, count_needed: int, propagated_tags: dict[str, s
             "an instance was started in response to a difference between desired and actual capacity.",
         )
         asg_world.launches[instance.id] = Launch(instance.id, self.name, ready_at, fails, activity)
-
-
-def _merged_block_devices(ec2_backend: Any, image_id: str, version: Any) -> list[dict[str, Any]]:
-    """An instance's volumes as AWS makes them: the image's mappings, overridden by device name
-    with the launch template's (moto added a default root volume on top of the template's)."""
-    merged: dict[str, dict[str, Any]] = {}
-    image = ec2_backend.amis.get(image_id)
-    for mapping in getattr(image, "block_device_mappings", None) or []:
-        if mapping.get("Ebs"):
-            merged[mapping["DeviceName"]] = {"DeviceName": mapping["DeviceName"], "Ebs": dict(mapping["Ebs"])}
-    for mapping in (version.data.get("BlockDeviceMappings") if version is not None else None) or []:
-        if mapping.get("Ebs"):
-            base = merged.get(mapping["DeviceName"], {}).get("Ebs", {})
-            ebs = dict(base) | dict(mapping["Ebs"])
-            merged[mapping["DeviceName"]] = {"DeviceName": mapping["DeviceName"], "Ebs": ebs}
-    return list(merged.values())
 
 
 def _scale_in_order(group: Any, candidates: list[Any]) -> list[Any]:

@@ -1,9 +1,573 @@
-"""(being written)"""
+"""EC2 images (AMIs) and their snapshots as AWS behaves and moto does not.
+
+- CreateImage checks the instance (exists, running or stopped), the name (AWS's characters, 3-128
+  long) and that no image of the account and region already has that name: the patcher uses the
+  name as an idempotency key, so a retried CreateImage must fail with InvalidAMIName.Duplicate.
+- A new image is `pending` until `timings.image_seconds` have passed, then `available`; an instance
+  whose group is tagged `sandbox:image=fail` yields a `failed` image with a StateReason.
+- Its block device mappings are the instance's volumes, each with a new snapshot of that volume
+  (pending until the image is done); moto's unrelated 15 GiB snapshot is dropped. Tags can go to
+  the image and to the snapshots. The image records the instance's patch level.
+- RegisterImage honours the root device, mappings, architecture, virtualization type, boot mode and
+  ENA support. Without a root snapshot the sandbox makes one: a base image needs some disk.
+- DeregisterImage can delete the image's snapshots (DeleteAssociatedSnapshots); a snapshot another
+  image still uses is skipped, and cannot be deleted directly either.
+- Instances get the disks of their image (the root from the image's snapshot); launch-template
+  mappings for the same device override them, as on AWS. moto gave every instance an extra 8 GiB
+  /dev/sda1 instead.
+- DescribeImages looks images up by id and reads tags per image instead of scanning all tags.
+"""
 
 from __future__ import annotations
 
-from asgpatch.sandbox.world import World
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import (
+    EC2ClientError,
+    InvalidAMIIdError,
+    InvalidParameterValue,
+    InvalidSnapshotInUse,
+    InvalidTaggableResourceType,
+    MalformedAMIIdError,
+    UnvailableAMIIdError,
+)
+from moto.ec2.models import amis as ami_models
+from moto.ec2.models import elastic_block_store as ebs_models
+from moto.ec2.models import instances as instance_models
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, generic_filter, get_prefix, random_ami_id
+
+from asgpatch.sandbox.patchlevel import instance_level, set_image_level
+from asgpatch.sandbox.world import World, current, group_failure, instance_group
+
+# CreateImage/RegisterImage Name constraints (EC2 API reference).
+AMI_NAME = re.compile(r"[A-Za-z0-9()\[\] ./\-'@_]{3,128}")
+MALFORMED_NAME_MESSAGE = (
+    "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, "
+    "'(', ')', '.', '-', '/' and '_'"
+)
+IMAGEABLE_STATES = ("running", "stopped")
+IMAGE_TAG_TYPES = ("image", "snapshot")
+FAILED_REASON = {
+    "Code": "Server.InternalError",
+    "Message": "Internal error: the sandbox was asked to fail images for this group (tag sandbox:image=fail).",
+}
+SYNTHETIC_ROOT = {"VolumeSize": 8, "VolumeType": "gp2", "DeleteOnTermination": True}
 
 
-def install(world: World) -> None:
-    return None
+@dataclass
+class PendingImage:
+    image_id: str
+    ready_at: float
+    fails: bool
+
+
+@dataclass
+class ImagesWorld:
+    """Images still being created, per region, so each advance costs O(pending images)."""
+
+    world: World
+    pending: dict[str, dict[str, PendingImage]] = field(default_factory=dict)
+
+    def track(self, region: str, image: PendingImage) -> None:
+        self.pending.setdefault(region, {})[image.image_id] = image
+
+    def forget(self, region: str, image_id: str) -> None:
+        self.pending.get(region, {}).pop(image_id, None)
+
+    def advance(self, region: str, now: float) -> None:
+        waiting = self.pending.get(region)
+        if not waiting:
+            return
+        due = [image for image in waiting.values() if image.ready_at <= now]
+        if not due:
+            return
+        backend = self.world.ec2(region)
+        for image in due:
+            del waiting[image.image_id]
+            ami = backend.amis.get(image.image_id)
+            if ami is not None:
+                _finish(backend, ami, image.fails)
+
+
+def _finish(backend: Any, ami: Any, fails: bool) -> None:
+    ami.state = "failed" if fails else "available"
+    if fails:
+        ami.state_reason = dict(FAILED_REASON)
+    for snapshot_id in image_snapshot_ids(ami):
+        snapshot = backend.snapshots.get(snapshot_id)
+        if snapshot is not None:
+            snapshot.status = "error" if fails else "completed"
+
+
+# --- mappings ------------------------------------------------------------------------------------
+
+
+def image_snapshot_ids(ami: Any) -> list[str]:
+    mappings = getattr(ami, "sandbox_mappings", None) or []
+    return [m["Ebs"]["SnapshotId"] for m in mappings if (m.get("Ebs") or {}).get("SnapshotId")]
+
+
+_original_mappings = ami_models.Ami.block_device_mappings
+
+
+def _block_device_mappings(self: Any) -> list[dict[str, Any]]:
+    mappings = getattr(self, "sandbox_mappings", None)
+    if mappings is None:
+        return list(_original_mappings.fget(self))  # type: ignore[attr-defined]
+    return mappings
+
+
+def _ebs_of_volume(volume: Any, delete_on_termination: bool, snapshot_id: str | None) -> dict[str, Any]:
+    ebs: dict[str, Any] = {
+        "DeleteOnTermination": bool(delete_on_termination),
+        "VolumeSize": volume.size,
+        "VolumeType": volume.volume_type,
+        "Encrypted": bool(volume.encrypted),
+    }
+    if snapshot_id:
+        ebs["SnapshotId"] = snapshot_id
+    if volume.iops:
+        ebs["Iops"] = volume.iops
+    if volume.throughput:
+        ebs["Throughput"] = volume.throughput
+    return ebs
+
+
+def _root_first(mappings: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
+    return sorted(mappings, key=lambda m: (m["DeviceName"] != root, m["DeviceName"]))
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+def check_name(backend: Any, name: str | None) -> str:
+    """AWS rejects malformed names and a name another image of the account and region has."""
+    if not name or not AMI_NAME.fullmatch(name):
+        raise EC2ClientError("InvalidAMIName.Malformed", MALFORMED_NAME_MESSAGE)
+    for ami in backend.amis.values():
+        if ami.name == name and ami.owner_id == backend.account_id:
+            raise EC2ClientError("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {ami.id}")
+    return name
+
+
+def _imageable_instance(backend: Any, instance_id: str | None) -> Any:
+    if not instance_id or not instance_id.startswith("i-"):
+        raise EC2ClientError("InvalidInstanceID.Malformed", f'Invalid id: "{instance_id}"')
+    instance = backend.get_instance(instance_id)  # InvalidInstanceID.NotFound
+    if instance.state not in IMAGEABLE_STATES:
+        raise EC2ClientError(
+            "IncorrectInstanceState",
+            f"The instance '{instance_id}' is not in a state from which it can be imaged "
+            f"(it is {instance.state}; expected running or stopped).",
+        )
+    return instance
+
+
+def split_tags(specs: Iterable[dict[str, Any]], allowed: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Tags by resource type; any type the operation cannot tag fails the request, as on AWS."""
+    tags: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        kind = spec.get("ResourceType", "")
+        if kind not in allowed:
+            raise InvalidTaggableResourceType(kind)
+        target = tags.setdefault(kind, {})
+        for tag in spec.get("Tags") or []:
+            target[tag["Key"]] = tag.get("Value", "")
+    return tags
+
+
+# --- image records -------------------------------------------------------------------------------
+
+
+def _new_ami(backend: Any, ami_id: str, **kwargs: Any) -> Any:
+    """An Ami without the unrelated 15 GiB snapshot moto's constructor makes for every image."""
+    ami: Any = ami_models.Ami(backend, ami_id, region_name=backend.region_name + "a", **kwargs)
+    backend.snapshots.pop(ami.ebs_snapshot.id, None)
+    ami.creation_date = current().clock.now_datetime()
+    ami.root_device_type = "ebs"
+    ami.image_location = f"{ami.owner_id}/{ami.name}"
+    ami.hypervisor = "xen"
+    ami.platform_details = "Windows" if ami.platform == "windows" else "Linux/UNIX"
+    ami.usage_operation = "RunInstances:0002" if ami.platform == "windows" else "RunInstances"
+    return ami
+
+
+def _snapshot_volume(backend: Any, volume_id: str, description: str, ami_id: str, tags: dict[str, str]) -> Any:
+    snapshot = backend.create_snapshot(volume_id, description, from_ami=ami_id)
+    snapshot.start_time = current().clock.now_datetime()
+    snapshot.add_tags(tags)
+    return snapshot
+
+
+def _instance_mappings(
+    backend: Any, instance: Any, ami_id: str, snapshot_tags: dict[str, str], pending: bool
+) -> list[dict[str, Any]]:
+    """One mapping per instance volume, each with a fresh snapshot of that volume."""
+    description = f"Created by CreateImage({instance.id}) for {ami_id}"
+    mappings = []
+    for device, attached in instance.get_block_device_mapping:
+        volume = backend.get_volume(attached.volume_id)
+        snapshot = _snapshot_volume(backend, volume.id, description, ami_id, snapshot_tags)
+        if pending:
+            snapshot.status = "pending"
+        ebs = _ebs_of_volume(volume, attached.delete_on_termination, snapshot.id)
+        mappings.append({"DeviceName": device, "Ebs": ebs})
+    return _root_first(mappings, instance.root_device_name)
+
+
+def _apply_overrides(mappings: list[dict[str, Any]], overrides: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CreateImage's BlockDeviceMappings: NoDevice drops a device, Ebs settings change one."""
+    by_device = {m["DeviceName"]: m for m in mappings}
+    for override in overrides:
+        device = override.get("DeviceName")
+        if device not in by_device:
+            continue
+        if "NoDevice" in override:
+            del by_device[device]
+            continue
+        for key in ("VolumeSize", "VolumeType", "DeleteOnTermination", "Iops", "Throughput"):
+            value = (override.get("Ebs") or {}).get(key)
+            if value is not None:
+                by_device[device]["Ebs"][key] = value
+    return [m for m in mappings if m["DeviceName"] in by_device]
+
+
+def create_image(
+    backend: Any,
+    instance_id: str,
+    name: str,
+    description: str,
+    tag_specs: list[dict[str, Any]],
+    overrides: list[dict[str, Any]],
+) -> Any:
+    world = current()
+    instance = _imageable_instance(backend, instance_id)
+    check_name(backend, name)
+    tags = split_tags(tag_specs, IMAGE_TAG_TYPES)
+    source = backend.amis.get(instance.image_id)
+    ami_id = random_ami_id()
+    ami = _new_ami(
+        backend,
+        ami_id,
+        instance=instance,
+        name=name,
+        description=description,
+        state="pending",
+        root_device_name=instance.root_device_name,
+        boot_mode=getattr(source, "boot_mode", None),
+    )
+    ami.ena_support = bool(getattr(source, "ena_support", True))
+    mappings = _instance_mappings(backend, instance, ami_id, tags.get("snapshot", {}), pending=True)
+    ami.sandbox_mappings = _apply_overrides(mappings, overrides)
+    ami.add_tags(tags.get("image", {}))
+    set_image_level(ami, instance_level(backend, instance))
+    backend.amis[ami_id] = ami
+    fails = group_failure(instance_group(instance), "image") == "fail"
+    ready_at = world.clock.now() + world.timings.image_seconds
+    images_world().track(backend.region_name, PendingImage(ami_id, ready_at, fails))
+    return ami
+
+
+def _registered_mapping(backend: Any, mapping: dict[str, Any], root: str, ami_id: str) -> dict[str, Any]:
+    """A RegisterImage mapping with AWS's defaults; a root without snapshot gets a synthetic one."""
+    device = mapping["DeviceName"]
+    if "Ebs" not in mapping:
+        return {k: v for k, v in mapping.items() if k in ("DeviceName", "VirtualName", "NoDevice")}
+    ebs = {k: v for k, v in mapping["Ebs"].items() if v is not None}
+    ebs.setdefault("DeleteOnTermination", True)
+    snapshot_id = ebs.get("SnapshotId")
+    if snapshot_id:
+        snapshot = backend.get_snapshot(snapshot_id)  # InvalidSnapshot.NotFound
+        ebs.setdefault("VolumeSize", snapshot.volume_size)
+        ebs["Encrypted"] = bool(snapshot.encrypted)
+    elif device == root:
+        ebs.setdefault("VolumeSize", SYNTHETIC_ROOT["VolumeSize"])
+        ebs["SnapshotId"] = _synthetic_snapshot(backend, ebs, ami_id).id
+    ebs.setdefault("VolumeType", "gp2")
+    ebs.setdefault("Encrypted", False)
+    return {"DeviceName": device, "Ebs": ebs}
+
+
+def _synthetic_snapshot(backend: Any, ebs: dict[str, Any], ami_id: str) -> Any:
+    volume = backend.create_volume(
+        size=ebs["VolumeSize"],
+        zone_name=backend.region_name + "a",
+        encrypted=bool(ebs.get("Encrypted")),
+        volume_type=ebs.get("VolumeType"),
+    )
+    snapshot = _snapshot_volume(backend, volume.id, f"Auto-created snapshot for AMI {ami_id}", ami_id, {})
+    backend.delete_volume(volume.id)
+    return snapshot
+
+
+def register_image(backend: Any, params: dict[str, Any]) -> Any:
+    name = check_name(backend, params.get("Name"))
+    tags = split_tags(params.get("TagSpecifications") or [], ("image",))
+    root = params.get("RootDeviceName") or "/dev/sda1"
+    given = list(params.get("BlockDeviceMappings") or [])
+    if not any(m.get("DeviceName") == root for m in given):
+        given.insert(0, {"DeviceName": root, "Ebs": dict(SYNTHETIC_ROOT)})
+    ami_id = random_ami_id()
+    ami = _new_ami(
+        backend,
+        ami_id,
+        name=name,
+        description=params.get("Description") or "",
+        architecture=params.get("Architecture") or "i386",
+        virtualization_type=params.get("VirtualizationType") or "paravirtual",
+        root_device_name=root,
+        boot_mode=params.get("BootMode"),
+    )
+    ami.ena_support = params.get("EnaSupport")
+    ami.sriov = params.get("SriovNetSupport")
+    mappings = [_registered_mapping(backend, m, root, ami_id) for m in given]
+    ami.sandbox_mappings = _root_first(mappings, root)
+    ami.add_tags(tags.get("image", {}))
+    backend.amis[ami_id] = ami
+    return ami
+
+
+def images_using(backend: Any, snapshot_id: str) -> list[str]:
+    return [ami.id for ami in backend.amis.values() if snapshot_id in image_snapshot_ids(ami)]
+
+
+def deregister_image(backend: Any, image_id: str, delete_snapshots: bool) -> list[dict[str, str]]:
+    """Deregister; with delete_snapshots also delete snapshots no other image uses (else skipped)."""
+    if not image_id or not image_id.startswith("ami-"):
+        raise MalformedAMIIdError([image_id])
+    ami = backend.amis.get(image_id)
+    if ami is None:
+        if image_id in backend.deleted_amis:
+            raise UnvailableAMIIdError(image_id)
+        raise InvalidAMIIdError(image_id)
+    del backend.amis[image_id]
+    backend.deleted_amis.append(image_id)
+    images_world().forget(backend.region_name, image_id)
+    if not delete_snapshots:
+        return []
+    return [_delete_image_snapshot(backend, snapshot_id) for snapshot_id in image_snapshot_ids(ami)]
+
+
+def _delete_image_snapshot(backend: Any, snapshot_id: str) -> dict[str, str]:
+    if images_using(backend, snapshot_id):
+        return {"SnapshotId": snapshot_id, "ReturnCode": "skipped"}
+    if backend.snapshots.pop(snapshot_id, None) is None:
+        return {"SnapshotId": snapshot_id, "ReturnCode": "client-error"}
+    return {"SnapshotId": snapshot_id, "ReturnCode": "success"}
+
+
+def images_world() -> ImagesWorld:
+    world: Any = current()
+    images: ImagesWorld = world.images
+    return images
+
+
+# --- describe ------------------------------------------------------------------------------------
+
+
+def _fast_tags(self: Any) -> list[dict[str, str]]:
+    """The resource's own tags; moto scanned every tag of the region for each resource."""
+    tags = self.ec2_backend.tags.get(self.id) or {}
+    kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(self.id), "")
+    return [{"resource_id": self.id, "key": k, "value": v, "resource_type": kind} for k, v in tags.items()]
+
+
+def _images_by_id(backend: Any, ami_ids: list[str]) -> list[Any]:
+    malformed = [ami_id for ami_id in ami_ids if not ami_id.startswith("ami-")]
+    if malformed:
+        raise MalformedAMIIdError(malformed)
+    found = [backend.amis[ami_id] for ami_id in dict.fromkeys(ami_ids) if ami_id in backend.amis]
+    if not found and not any(ami_id in backend.deleted_amis for ami_id in ami_ids):
+        raise InvalidAMIIdError(ami_ids)
+    return found
+
+
+def _exact_ids(values: Any) -> list[str] | None:
+    values = [values] if isinstance(values, str) else list(values or [])
+    if any(ch in value for value in values for ch in "*?"):
+        return None
+    return values
+
+
+def _candidates(backend: Any, ami_ids: list[str] | None, filters: dict[str, Any]) -> list[Any]:
+    if ami_ids:
+        return _images_by_id(backend, ami_ids)
+    exact = _exact_ids(filters["image-id"]) if "image-id" in filters else None
+    if exact is not None:
+        del filters["image-id"]
+        return [backend.amis[i] for i in dict.fromkeys(exact) if i in backend.amis]
+    return list(backend.amis.values())
+
+
+def _owned_by(backend: Any, images: list[Any], owners: list[str]) -> list[Any]:
+    wanted = {backend.account_id if owner == "self" else owner for owner in owners}
+    return [ami for ami in images if ami.owner_id in wanted or ami.owner_alias in wanted]
+
+
+def _executable_by(backend: Any, images: list[Any], users: list[str]) -> list[Any]:
+    wanted = {backend.account_id if user == "self" else user for user in users}
+    return [ami for ami in images if ami.is_public or any(p.get("UserId") in wanted for p in ami.launch_permissions)]
+
+
+def _describe_images(
+    self: Any,
+    ami_ids: list[str] | None = None,
+    filters: dict[str, Any] | None = None,
+    exec_users: list[str] | None = None,
+    owners: list[str] | None = None,
+) -> list[Any]:
+    """moto's DescribeImages, but ids are looked up directly and ImageIds combine with the rest."""
+    filters = dict(filters or {})
+    images = _candidates(self, ami_ids, filters)
+    if exec_users:
+        images = _executable_by(self, images, exec_users)
+    if owners:
+        images = _owned_by(self, images, owners)
+    return generic_filter(filters, images) if filters else images
+
+
+_original_delete_snapshot = ebs_models.EBSBackend.delete_snapshot
+
+
+def _delete_snapshot(self: Any, snapshot_id: str) -> Any:
+    users = images_using(self, snapshot_id)
+    if users:
+        raise InvalidSnapshotInUse(snapshot_id, users[0])
+    return _original_delete_snapshot(self, snapshot_id)
+
+
+def _snapshot_progress(self: Any) -> str:
+    return "100%" if self.status == "completed" else "0%"
+
+
+# --- instances get their image's disks -----------------------------------------------------------
+
+_original_setup_defaults = instance_models.Instance.setup_defaults
+_original_add_block_device: Any = instance_models.Instance.add_block_device
+
+
+def _setup_defaults(self: Any) -> None:
+    ami = self.ec2_backend.amis.get(self.image_id)
+    mappings = getattr(ami, "sandbox_mappings", None)
+    if not mappings:
+        _original_setup_defaults(self)
+        return
+    for mapping in mappings:
+        ebs = mapping.get("Ebs")
+        if ebs is None:
+            continue
+        volume = self.ec2_backend.create_volume(
+            size=ebs.get("VolumeSize"),
+            zone_name=self._placement.zone,
+            snapshot_id=ebs.get("SnapshotId"),
+            encrypted=bool(ebs.get("Encrypted")),
+            volume_type=ebs.get("VolumeType"),
+            iops=ebs.get("Iops"),
+            throughput=ebs.get("Throughput"),
+        )
+        self.ec2_backend.attach_volume(volume.id, self.id, mapping["DeviceName"], ebs.get("DeleteOnTermination", True))
+
+
+def _add_block_device(
+    self: Any,
+    size: int | None,
+    device_path: str,
+    snapshot_id: str | None,
+    encrypted: bool,
+    delete_on_termination: bool,
+    kms_key_id: str | None,
+    volume_type: str | None = None,
+) -> None:
+    """A launch mapping for a device the image already provides replaces that disk, keeping what
+    the mapping leaves out (snapshot, size, type) from the image."""
+    attached = self.block_device_mapping.get(device_path)
+    if attached is not None:
+        old = self.ec2_backend.get_volume(attached.volume_id)
+        snapshot_id = snapshot_id or old.snapshot_id
+        size = size or old.size
+        volume_type = volume_type or old.volume_type
+        encrypted = bool(encrypted or old.encrypted)
+        delete_on_termination = bool(delete_on_termination or attached.delete_on_termination)
+        self.ec2_backend.detach_volume(old.id, self.id, device_path)
+        self.ec2_backend.delete_volume(old.id)
+    _original_add_block_device(
+        self, size, device_path, snapshot_id, encrypted, delete_on_termination, kms_key_id, volume_type=volume_type
+    )
+
+
+# --- responses -----------------------------------------------------------------------------------
+
+
+def _respond_create_image(self: Any) -> ActionResult:
+    self.error_on_dryrun()
+    ami = create_image(
+        self.ec2_backend,
+        self._get_param("InstanceId"),
+        self._get_param("Name"),
+        self._get_param("Description", ""),
+        self._get_param("TagSpecifications", []) or [],
+        self._get_param("BlockDeviceMappings", []) or [],
+    )
+    return ActionResult({"ImageId": ami.id})
+
+
+def _respond_register_image(self: Any) -> ActionResult:
+    self.error_on_dryrun()
+    params = {
+        key: self._get_param(key)
+        for key in (
+            "Name",
+            "Description",
+            "Architecture",
+            "RootDeviceName",
+            "BlockDeviceMappings",
+            "VirtualizationType",
+            "BootMode",
+            "EnaSupport",
+            "SriovNetSupport",
+            "TagSpecifications",
+        )
+    }
+    if params["Architecture"] is not None and params["Architecture"] not in ("i386", "x86_64", "arm64"):
+        raise InvalidParameterValue(f"Invalid value '{params['Architecture']}' for architecture.")
+    ami = register_image(self.ec2_backend, params)
+    return ActionResult({"ImageId": ami.id})
+
+
+def _respond_deregister_image(self: Any) -> ActionResult:
+    self.error_on_dryrun()
+    delete_snapshots = bool(self._get_bool_param("DeleteAssociatedSnapshots", False))
+    results = deregister_image(self.ec2_backend, self._get_param("ImageId"), delete_snapshots)
+    answer: dict[str, Any] = {"Return": True}
+    if delete_snapshots:
+        answer["DeleteSnapshotResults"] = results
+    return ActionResult(answer)
+
+
+def install(world: World) -> ImagesWorld:
+    part = ImagesWorld(world)
+    world.images = part  # type: ignore[attr-defined]
+    world.add(part)
+    ami_cls: Any = ami_models.Ami
+    ami_cls.block_device_mappings = property(_block_device_mappings)
+    ami_cls.get_tags = _fast_tags
+    snapshot_cls: Any = ebs_models.Snapshot
+    snapshot_cls.get_tags = _fast_tags
+    snapshot_cls.progress = property(_snapshot_progress)
+    backend_cls: Any = ami_models.AmiBackend
+    backend_cls.describe_images = _describe_images
+    ebs_cls: Any = ebs_models.EBSBackend
+    ebs_cls.delete_snapshot = _delete_snapshot
+    instance_cls: Any = instance_models.Instance
+    instance_cls.setup_defaults = _setup_defaults
+    instance_cls.add_block_device = _add_block_device
+    responses: Any = AmisResponse
+    responses.create_image = _respond_create_image
+    responses.register_image = _respond_register_image
+    responses.deregister_image = _respond_deregister_image
+    return part
