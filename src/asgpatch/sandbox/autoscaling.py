@@ -26,7 +26,7 @@ from moto.autoscaling.exceptions import ValidationError
 from moto.core.responses import ActionResult
 from moto.ec2.models.instances import InstanceState as Ec2State
 
-from asgpatch.sandbox.world import World, current, group_failure
+from asgpatch.sandbox.world import RUNNING_SINCE, World, current, group_failure
 
 SERVING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 MAX_ACTIVITIES_PER_GROUP = 200
@@ -91,6 +91,7 @@ class AutoScalingWorld:
             else:
                 state.lifecycle_state = "InService"
                 state.instance._state = Ec2State("running", 16)
+                setattr(state.instance, RUNNING_SINCE, launch.ready_at)
                 self.finish_activity(launch.activity, "Successful")
 
     def _fail_launch(self, region: str, group: Any, state: Any, launch: Launch) -> None:
@@ -189,7 +190,7 @@ def _launch_instances(self: Any, count_needed: int, propagated_tags: dict[str, s
             lifecycle_state="Pending",
             protected_from_scale_in=self.new_instances_protected_from_scale_in,
         )
-        state.sandbox_version = str(version.number) if version is not None else None
+        setattr(state, "sandbox_version", str(version.number) if version is not None else None)
         self.instance_states.append(state)
         activity = asg_world.record_activity(
             region,
@@ -382,16 +383,16 @@ def install(world: World) -> AutoScalingWorld:
     world.asg = part  # type: ignore[attr-defined]
     world.add(part)
     group_cls = asg_models.FakeAutoScalingGroup
-    group_cls.replace_autoscaling_group_instances = _launch_instances
-    group_cls.active_instances = _active_instances
-    group_cls.set_desired_capacity = _set_desired_capacity
-    asg_models.InstanceState.launch_template = property(_instance_launch_template)
+    setattr(group_cls, "replace_autoscaling_group_instances", _launch_instances)
+    setattr(group_cls, "active_instances", _active_instances)
+    setattr(group_cls, "set_desired_capacity", _set_desired_capacity)
+    setattr(asg_models.InstanceState, "launch_template", property(_instance_launch_template))
     backend_cls = asg_models.AutoScalingBackend
-    backend_cls.update_auto_scaling_group = _update_auto_scaling_group
-    backend_cls.create_auto_scaling_group = _create_auto_scaling_group
+    setattr(backend_cls, "update_auto_scaling_group", _update_auto_scaling_group)
+    setattr(backend_cls, "create_auto_scaling_group", _create_auto_scaling_group)
     response_cls = asg_responses.AutoScalingResponse
-    response_cls.set_desired_capacity = _respond_set_desired_capacity
-    response_cls.describe_scaling_activities = _respond_describe_scaling_activities
+    setattr(response_cls, "set_desired_capacity", _respond_set_desired_capacity)
+    setattr(response_cls, "describe_scaling_activities", _respond_describe_scaling_activities)
     return part
 
 

@@ -155,7 +155,8 @@ class RefreshWorld:
 
 
 def _world() -> RefreshWorld:
-    return current().refresh  # type: ignore[attr-defined,no-any-return]
+    part: RefreshWorld = current().refresh  # type: ignore[attr-defined]
+    return part
 
 
 def _group(response: Any, name: str | None) -> Any:
@@ -166,7 +167,7 @@ def _group(response: Any, name: str | None) -> Any:
 
 
 def _validated_preferences(preferences: dict[str, Any], group: Any) -> dict[str, Any]:
-    prefs = {"MinHealthyPercentage": 90, "SkipMatching": False, "ScaleInProtectedInstances": "Ignore"}
+    prefs: dict[str, Any] = {"MinHealthyPercentage": 90, "SkipMatching": False, "ScaleInProtectedInstances": "Ignore"}
     prefs.update({k: v for k, v in preferences.items() if v is not None})
     min_healthy = int(prefs["MinHealthyPercentage"])
     if not 0 <= min_healthy <= 100:
@@ -261,7 +262,7 @@ def install(world: World) -> RefreshWorld:
     world.refresh = part  # type: ignore[attr-defined]
     world.add(part)
     response_cls = asg_responses.AutoScalingResponse
-    response_cls.start_instance_refresh = _start
-    response_cls.describe_instance_refreshes = _describe
-    response_cls.cancel_instance_refresh = _cancel
+    setattr(response_cls, "start_instance_refresh", _start)
+    setattr(response_cls, "describe_instance_refreshes", _describe)
+    setattr(response_cls, "cancel_instance_refresh", _cancel)
     return part

@@ -164,7 +164,8 @@ def _put(
             raise ValidationError("You must specify a StartTime or a Recurrence.")
         if start.timestamp() < now - 60:
             raise ValidationError("Given start time is in the past")
-    action = asg_models.FakeScheduledAction(
+    action_cls: Any = asg_models.FakeScheduledAction
+    action = action_cls(
         name,
         desired_capacity,
         max_size,
@@ -198,7 +199,7 @@ def install(world: World) -> ScheduledWorld:
     part = ScheduledWorld(world)
     world.add(part)
     backend_cls = asg_models.AutoScalingBackend
-    backend_cls.put_scheduled_update_group_action = _put
-    backend_cls.delete_scheduled_action = _delete
-    backend_cls.delete_auto_scaling_group = _delete_group
+    setattr(backend_cls, "put_scheduled_update_group_action", _put)
+    setattr(backend_cls, "delete_scheduled_action", _delete)
+    setattr(backend_cls, "delete_auto_scaling_group", _delete_group)
     return part

@@ -80,7 +80,8 @@ class SandboxApp:
             early = self._refuse(call)
             if early is not None:
                 return _send(early, start_response)
-            self.world.regions.add(call.region)
+            if call.region not in self.world.regions and self.world.knows_region(call.region):
+                self.world.regions.add(call.region)
         try:
             with self.world.lock:
                 self.world.advance()

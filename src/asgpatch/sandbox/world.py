@@ -17,6 +17,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from asgpatch.sandbox.clock import VirtualClock
 
 FAILURE_TAG_PREFIX = "sandbox:"
+# Set on moto's EC2 instance objects: when the instance became `running` on the sandbox clock.
+RUNNING_SINCE = "sandbox_running_since"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,14 @@ class World:
 
     def add(self, part: Part) -> None:
         self.parts.append(part)
+
+    def knows_region(self, region: str) -> bool:
+        """moto raises KeyError for regions it does not know; such calls must not poison the world."""
+        try:
+            self.autoscaling(region)
+        except KeyError:
+            return False
+        return True
 
     def advance(self) -> None:
         now = self.clock.now()
