@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -167,9 +168,12 @@ def serve(options: SandboxOptions, ready: Callable[[str], None] | None = None) -
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log: the endpoint URL is the output
 
+    listener = socket.create_server((options.host, options.port))  # OSError here: the caller's message
     app = SandboxApp(options)
-    server = make_server(options.host, options.port, app, threaded=True, request_handler=MotoRequestHandler)
-    url = f"http://{options.host}:{server.server_port}"
+    server = make_server(
+        options.host, options.port, app, threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno()
+    )
+    url = f"http://{options.host}:{listener.getsockname()[1]}"
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
