@@ -30,6 +30,7 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q
+	$(BIN)/python bench/sandbox_scale.py --groups 50
 
 bench-smoke: $(STAMP)
 	$(BIN)/python bench/sandbox_scale.py --groups 100
