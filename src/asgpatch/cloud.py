@@ -1,0 +1,51 @@
+"""What the engine needs from AWS, as an interface: the `aws` package implements it with boto3,
+tests implement it with fakes. Errors cross it as CloudError, never as botocore exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from asgpatch.model import Action, GroupView, Job, Observation
+
+
+class CloudError(Exception):
+    """An AWS call failed after the adapter's retries."""
+
+    def __init__(self, code: str, message: str, operation: str = "") -> None:
+        super().__init__(f"{operation + ': ' if operation else ''}{code}: {message}")
+        self.code = code
+        self.message = message
+        self.operation = operation
+
+
+class SetupError(Exception):
+    """The adapter cannot talk to AWS at all: no credentials, unknown profile, unreachable endpoint."""
+
+
+@dataclass(frozen=True)
+class Discovery:
+    groups: tuple[GroupView, ...]  # groups carrying the patch tag (narrowed to `names` when given)
+    untagged: tuple[GroupView, ...] = ()  # named with --asg but not carrying the tag (never changed)
+    missing: tuple[str, ...] = ()  # named with --asg but not found
+    others: Mapping[str, str] = field(default_factory=dict)
+
+
+class Cloud(Protocol):
+    def discover(self, tag_key: str, tag_value: str, names: Sequence[str] = ()) -> Discovery:
+        """Groups whose tag `tag_key` equals `tag_value`; with `names`, only those (reporting the rest)."""
+        ...
+
+    def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
+        """One batched read of everything the jobs in flight need, keyed by group name."""
+        ...
+
+    def act(self, action: Action) -> str | int | None:
+        """Carry out one action. Returns the new command id, image id or template version number
+        for SendPatchCommand, CreateImage and CreateTemplateVersion; None otherwise."""
+        ...
+
+    def publish(self, topic_arn: str, subject: str, message: str, attributes: Mapping[str, str]) -> None:
+        """One SNS message with string message attributes."""
+        ...

@@ -1,0 +1,313 @@
+"""The engine's plain data: what a group looks like, what a job remembers, what an action asks for.
+
+Nothing here imports boto3. `decide` turns (Job, Observation, Settings) into (Job, Actions); the `aws`
+package turns Actions into API calls and API answers into Observations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    PENDING = "pending"
+    PREPARING = "preparing"
+    LAUNCHING = "launching"
+    WAITING_INSTANCE = "waiting-instance"
+    PATCHING = "patching"
+    IMAGING = "imaging"
+    UPDATING_TEMPLATE = "updating-template"
+    RESTORING = "restoring"
+    DONE = "done"
+
+
+class Outcome(StrEnum):
+    PATCHED = "patched"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+# Processes suspended while the patch instance is up, and why (docs/patch-cycle.md):
+#   ScheduledActions   a schedule must not resize the group mid-patch (it would undo our capacity)
+#   AZRebalance        rebalancing may terminate the patch instance
+#   ReplaceUnhealthy   a patch reboot may fail a status check and get the instance replaced
+#   AddToLoadBalancer  the patch instance must take no traffic (AWS never registers instances
+#                      launched while it is suspended)
+#   InstanceRefresh    a refresh would replace the patch instance
+ISOLATING_PROCESSES = frozenset(
+    {"ScheduledActions", "AZRebalance", "ReplaceUnhealthy", "AddToLoadBalancer", "InstanceRefresh"}
+)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    min: int
+    max: int
+    desired: int
+
+    def __str__(self) -> str:
+        return f"{self.min}/{self.max}/{self.desired}"
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    """How a group names a launch template: `version` is a number, "$Latest" or "$Default"."""
+
+    template_id: str
+    version: str = "$Default"
+
+
+@dataclass(frozen=True)
+class TemplateRef:
+    """The template a group launches from; in a MixedInstancesPolicy also the override templates."""
+
+    main: TemplateSpec
+    mixed_policy: bool = False
+    overrides: tuple[TemplateSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    instance_id: str
+    lifecycle: str  # Auto Scaling lifecycle state: Pending, InService, Standby, Terminating...
+    protected: bool = False
+    ec2_state: str | None = None  # pending, running, ...; None when EC2 did not describe it
+    launch_time: float | None = None
+    ssm_ping: str | None = None  # Online, ConnectionLost...; None when not a managed node
+
+
+@dataclass(frozen=True)
+class GroupView:
+    name: str
+    capacity: Capacity
+    tags: Mapping[str, str] = field(default_factory=dict)
+    suspended: frozenset[str] = frozenset()
+    instances: tuple[InstanceView, ...] = ()
+    template: TemplateRef | None = None
+    launch_configuration: str | None = None
+    failed_launch: str | None = None  # newest failed scaling activity's message, if any
+
+    def instance(self, instance_id: str | None) -> InstanceView | None:
+        return next((i for i in self.instances if i.instance_id == instance_id), None)
+
+
+@dataclass(frozen=True)
+class TemplateView:
+    template_id: str
+    name: str
+    default_version: int
+    latest_version: int
+    images: Mapping[int, str] = field(default_factory=dict)  # version number -> ImageId, where read
+    run_version: int | None = None  # a version whose description names this run (natural key)
+
+    def resolve(self, spec: str) -> int:
+        if spec == "$Latest":
+            return self.latest_version
+        if spec == "$Default":
+            return self.default_version
+        return int(spec)
+
+
+@dataclass(frozen=True)
+class CommandView:
+    command_id: str
+    status: str  # the patch instance's invocation status: Pending, InProgress, Success, Failed...
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ImageView:
+    image_id: str
+    state: str  # pending, available, failed...
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything one tick read about one group (None: not there / not looked up)."""
+
+    now: float
+    group: GroupView | None
+    templates: Mapping[str, TemplateView] = field(default_factory=dict)
+    command: CommandView | None = None
+    image: ImageView | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    tag_key: str = "ep:asg:patch"
+    tag_value: str = "true"
+    operation: str = "Install"
+    reboot_option: str = "RebootIfNeeded"
+    no_reboot: bool = True
+    launch_timeout: float = 15 * 60
+    ssm_timeout: float = 15 * 60
+    patch_timeout: float = 120 * 60
+    image_timeout: float = 90 * 60
+    launch_skew: float = 300.0  # how much earlier than our scale-up a patch instance's LaunchTime may read
+
+
+@dataclass(frozen=True)
+class Job:
+    """One group's progress. The fields `encode`d in state.py live in the group's `asgpatch:state` tag."""
+
+    group: str
+    run_id: str
+    phase: Phase = Phase.PENDING
+    phase_started: float = 0.0
+    original: Capacity | None = None
+    was_suspended: frozenset[str] = frozenset()
+    we_suspended: frozenset[str] = frozenset()
+    launch_requested: float | None = None
+    instance_id: str | None = None
+    ready_at: float | None = None  # when the instance was first seen InService and running
+    command_id: str | None = None
+    image_id: str | None = None
+    source_image: str | None = None
+    template_id: str | None = None
+    source_version: int | None = None
+    new_version: int | None = None
+    outcome: Outcome | None = None
+    reason: str = ""
+    preexisting: frozenset[str] = frozenset()  # instances before our scale-up (memory only)
+
+    def at(self, phase: Phase, now: float, **changes: object) -> Job:
+        return replace(self, phase=phase, phase_started=now, **changes)  # type: ignore[arg-type]
+
+    @property
+    def done(self) -> bool:
+        return self.phase is Phase.DONE
+
+    @property
+    def was_at_zero(self) -> bool:
+        return self.original is not None and self.original.desired == 0
+
+
+# --- actions: what decide asks the adapter to do, in order --------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteState:
+    """Record the job on the group (asgpatch:state) before the side effects that follow."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class ClearState:
+    group: str
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    group: str
+    value: str  # asgpatch:last-result
+
+
+@dataclass(frozen=True)
+class SuspendProcesses:
+    group: str
+    processes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ResumeProcesses:
+    group: str
+    processes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SetCapacity:
+    group: str
+    min: int | None = None
+    max: int | None = None
+    desired: int | None = None
+
+
+@dataclass(frozen=True)
+class ProtectInstance:
+    group: str
+    instance_id: str
+    protected: bool
+
+
+@dataclass(frozen=True)
+class TerminateInstance:
+    """TerminateInstanceInAutoScalingGroup: the patch instance leaves, optionally lowering desired."""
+
+    instance_id: str
+    decrement: bool
+
+
+@dataclass(frozen=True)
+class SendPatchCommand:
+    instance_id: str
+    operation: str
+    reboot_option: str
+    comment: str  # names the run and group: the natural key a resumed run looks for
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class CancelCommand:
+    command_id: str
+    instance_id: str
+
+
+@dataclass(frozen=True)
+class CreateImage:
+    instance_id: str
+    name: str  # names the group and run: the natural key (AMI names are unique per region)
+    description: str
+    no_reboot: bool
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class DeregisterImage:
+    image_id: str
+
+
+@dataclass(frozen=True)
+class CreateTemplateVersion:
+    template_id: str
+    source_version: int
+    image_id: str
+    description: str  # names the run: the natural key
+
+
+@dataclass(frozen=True)
+class SetDefaultVersion:
+    template_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class UseTemplateVersion:
+    """Point the group (or its MixedInstancesPolicy) at version `version` of `template_id`."""
+
+    group: str
+    template_id: str
+    version: int
+    mixed_policy: bool
+
+
+Action = (
+    WriteState
+    | ClearState
+    | WriteResult
+    | SuspendProcesses
+    | ResumeProcesses
+    | SetCapacity
+    | ProtectInstance
+    | TerminateInstance
+    | SendPatchCommand
+    | CancelCommand
+    | CreateImage
+    | DeregisterImage
+    | CreateTemplateVersion
+    | SetDefaultVersion
+    | UseTemplateVersion
+)

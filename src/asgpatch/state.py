@@ -1,0 +1,167 @@
+"""The `asgpatch:state` tag: a job in at most 256 characters, so any later run can resume or restore.
+
+Format (version 1), fields joined by "|":
+    1|run|phase|min,max,desired|was|we|phase_started|launch_requested|instance|ready_at|command|image|
+    template:source>new|source_image|reason
+Processes are written as one letter each (PROCESS_CODES); times as whole epoch seconds; empty means
+unset. A reason is cut to what fits. A value this module cannot read raises StateError, so callers
+can report the group and restore it as safely as possible instead of guessing.
+"""
+
+from __future__ import annotations
+
+from asgpatch.model import Capacity, Job, Outcome, Phase
+
+STATE_TAG = "asgpatch:state"
+RESULT_TAG = "asgpatch:last-result"
+FORMAT_VERSION = "1"
+TAG_VALUE_LIMIT = 256
+
+PROCESS_CODES = {
+    "Launch": "L",
+    "Terminate": "T",
+    "HealthCheck": "H",
+    "ReplaceUnhealthy": "R",
+    "AZRebalance": "Z",
+    "AlarmNotification": "A",
+    "ScheduledActions": "S",
+    "AddToLoadBalancer": "B",
+    "InstanceRefresh": "I",
+    "AddWarmPool": "W",
+}
+PROCESS_NAMES = {code: name for name, code in PROCESS_CODES.items()}
+FIELDS = 15
+
+
+class StateError(ValueError):
+    """The state tag cannot be read (corrupt, hand-edited, or from a newer asgpatch)."""
+
+
+def _processes(names: frozenset[str]) -> str:
+    return "".join(sorted(PROCESS_CODES[name] for name in names if name in PROCESS_CODES))
+
+
+def _read_processes(text: str) -> frozenset[str]:
+    try:
+        return frozenset(PROCESS_NAMES[code] for code in text)
+    except KeyError as error:
+        raise StateError(f"unknown process code {error.args[0]!r}") from None
+
+
+def _time(value: float | None) -> str:
+    return "" if value is None else str(int(value))
+
+
+def _read_time(text: str) -> float | None:
+    return float(int(text)) if text else None
+
+
+def _int(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def encode(job: Job) -> str:
+    capacity = "" if job.original is None else f"{job.original.min},{job.original.max},{job.original.desired}"
+    template = ""
+    if job.template_id:
+        template = f"{job.template_id}:{_int(job.source_version)}>{_int(job.new_version)}"
+    fields = [
+        FORMAT_VERSION,
+        job.run_id,
+        job.phase.value,
+        capacity,
+        _processes(job.was_suspended),
+        _processes(job.we_suspended),
+        _time(job.phase_started),
+        _time(job.launch_requested),
+        job.instance_id or "",
+        _time(job.ready_at),
+        job.command_id or "",
+        job.image_id or "",
+        template,
+        job.source_image or "",
+        "",
+    ]
+    if any("|" in f for f in fields):
+        raise StateError("a state field contains '|'")
+    head = "|".join(fields)
+    room = TAG_VALUE_LIMIT - len(head)
+    reason = job.reason.replace("|", "/")[: max(0, room)]
+    value = head + reason
+    if len(value) > TAG_VALUE_LIMIT:
+        raise StateError(f"state needs {len(value)} characters, more than the tag's {TAG_VALUE_LIMIT}")
+    return value
+
+
+def decode(group: str, value: str) -> Job:
+    fields = value.split("|", FIELDS - 1)
+    if fields[0] != FORMAT_VERSION:
+        raise StateError(f"state format {fields[0]!r} is not one this asgpatch reads (it reads {FORMAT_VERSION!r})")
+    if len(fields) < FIELDS:
+        raise StateError(f"state has {len(fields)} fields, expected {FIELDS}")
+    (_, run_id, phase, capacity, was, we, started, requested, instance, ready, command, image, template,
+     source_image, reason) = fields  # fmt: skip
+    try:
+        template_id, source_version, new_version = _read_template(template)
+        job = Job(
+            group=group,
+            run_id=run_id,
+            phase=Phase(phase),
+            phase_started=_read_time(started) or 0.0,
+            original=_read_capacity(capacity),
+            was_suspended=_read_processes(was),
+            we_suspended=_read_processes(we),
+            launch_requested=_read_time(requested),
+            instance_id=instance or None,
+            ready_at=_read_time(ready),
+            command_id=command or None,
+            image_id=image or None,
+            source_image=source_image or None,
+            reason=reason,
+            template_id=template_id,
+            source_version=source_version,
+            new_version=new_version,
+        )
+    except ValueError as error:
+        if isinstance(error, StateError):
+            raise
+        raise StateError(f"unreadable state: {error}") from None
+    if not run_id:
+        raise StateError("state names no run")
+    return job
+
+
+def _read_capacity(text: str) -> Capacity | None:
+    if not text:
+        return None
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise StateError(f"capacity {text!r} is not min,max,desired")
+    low, high, desired = (int(p) for p in parts)
+    if min(low, high, desired) < 0:
+        raise StateError(f"capacity {text!r} is negative")
+    return Capacity(low, high, desired)
+
+
+def _read_template(text: str) -> tuple[str | None, int | None, int | None]:
+    if not text:
+        return None, None, None
+    template_id, _, versions = text.partition(":")
+    source, _, new = versions.partition(">")
+    return template_id or None, int(source) if source else None, int(new) if new else None
+
+
+def result_value(job: Job, at: float) -> str:
+    """The `asgpatch:last-result` tag: run id, result, AMI and time, plus a short reason."""
+    outcome = (job.outcome or Outcome.FAILED).value
+    stamp = _iso(at)
+    value = f"{job.run_id} {outcome} {job.image_id or '-'} {stamp}"
+    if job.outcome is not Outcome.PATCHED and job.reason:
+        value += " " + job.reason
+    return value[:TAG_VALUE_LIMIT]
+
+
+def _iso(at: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
