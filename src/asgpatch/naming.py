@@ -31,5 +31,9 @@ def version_description(run_id: str, source_version: int) -> str:
     return f"asgpatch {run_id}: patched image, from version {source_version}"
 
 
+def date_of(now: float) -> str:
+    return datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")
+
+
 def mentions_run(text: str | None, run_id: str) -> bool:
     return bool(text) and f"asgpatch {run_id}" in str(text)

@@ -1,0 +1,385 @@
+"""The pure phase machine: (job, observation, settings) -> (next job, actions). No AWS, no clock.
+
+Each phase looks at what the tick observed and either waits, or asks for the next side effects —
+always preceded by a WriteState, so the group's `asgpatch:state` tag says what is about to happen
+before it happens. Every failure leads to RESTORING, which is level-triggered: it compares the group
+with what the job recorded and asks only for what is still different, so it is safe to repeat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from asgpatch import naming
+from asgpatch.model import (
+    ISOLATING_PROCESSES,
+    Action,
+    CancelCommand,
+    Capacity,
+    ClearState,
+    CreateImage,
+    CreateTemplateVersion,
+    DeregisterImage,
+    GroupView,
+    InstanceView,
+    Job,
+    Observation,
+    Outcome,
+    Phase,
+    ProtectInstance,
+    ResumeProcesses,
+    SendPatchCommand,
+    SetCapacity,
+    SetDefaultVersion,
+    Settings,
+    SuspendProcesses,
+    TerminateInstance,
+    UseTemplateVersion,
+    WriteResult,
+    WriteState,
+)
+from asgpatch.state import result_value
+
+COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed"})
+COMMAND_DELIVERY_TIMEOUT = 600
+IMAGE_FAILED = frozenset({"failed", "invalid", "error", "deregistered", "disabled"})
+LEAVING = frozenset({"Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated", "Detaching", "Detached"})
+
+
+@dataclass(frozen=True)
+class Decision:
+    job: Job
+    actions: tuple[Action, ...] = ()
+
+
+def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
+    if job.phase is Phase.DONE:
+        return Decision(job)
+    if obs.group is None:
+        return _group_gone(job, obs)
+    handler = _HANDLERS[job.phase]
+    return handler(job, obs, obs.group, settings)
+
+
+def absorb(job: Job, action: Action, result: str | int | None) -> Job:
+    """Fold what a creating action returned into the job."""
+    if result is None:
+        return job
+    if isinstance(action, SendPatchCommand):
+        return replace(job, command_id=str(result))
+    if isinstance(action, CreateImage):
+        return replace(job, image_id=str(result))
+    if isinstance(action, CreateTemplateVersion):
+        return replace(job, new_version=int(result))
+    return job
+
+
+def fail(job: Job, now: float, reason: str, *cleanup: Action) -> Decision:
+    """Any failure: record why, clean up what this run created, then restore the group."""
+    failed = job.at(Phase.RESTORING, now, outcome=Outcome.FAILED, reason=reason)
+    return Decision(failed, (WriteState(failed), *cleanup))
+
+
+def failed_call(job: Job, now: float, error: str) -> Decision:
+    """An API call failed after retries: fail the group (if still patching) so it is restored."""
+    if job.phase in (Phase.RESTORING, Phase.DONE):
+        return Decision(job)
+    return fail(job, now, f"{job.phase.value}: {error}")
+
+
+# --- phases ------------------------------------------------------------------------------------
+
+
+def _pending(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
+    now = obs.now
+    if group.template is None:
+        reason = "has no launch template"
+        if group.launch_configuration:
+            reason = (
+                f"uses launch configuration {group.launch_configuration}; "
+                "asgpatch patches groups that launch from a launch template"
+            )
+        return _finish(job, Outcome.SKIPPED, reason)
+    if job.original is not None:
+        return _prepare_again(job, obs, group)
+    template = obs.templates.get(group.template.main.template_id)
+    if template is None:
+        return _finish(job, Outcome.FAILED, f"launch template {group.template.main.template_id} not found")
+    source = template.resolve(group.template.main.version)
+    original = group.capacity
+    preparing = job.at(
+        Phase.PREPARING,
+        now,
+        original=original,
+        was_suspended=group.suspended,
+        we_suspended=ISOLATING_PROCESSES - group.suspended,
+        template_id=template.template_id,
+        source_version=source,
+        source_image=template.images.get(source),
+        preexisting=frozenset(i.instance_id for i in group.instances),
+    )
+    launching = preparing.at(Phase.LAUNCHING, now, launch_requested=now)
+    actions: list[Action] = [WriteState(preparing)]
+    if preparing.we_suspended:
+        actions.append(SuspendProcesses(group.name, preparing.we_suspended))
+    actions += [WriteState(launching), _scale_up(group.name, original)]
+    return Decision(launching, tuple(actions))
+
+
+def _prepare_again(job: Job, obs: Observation, group: GroupView) -> Decision:
+    """A run stopped while preparing: keep what the tag recorded (the processes suspended now
+    include ours), finish suspending, and scale up."""
+    assert job.original is not None
+    launching = job.at(Phase.LAUNCHING, obs.now, launch_requested=obs.now)
+    actions: list[Action] = []
+    missing = job.we_suspended - group.suspended
+    if missing:
+        actions.append(SuspendProcesses(group.name, missing))
+    actions += [WriteState(launching), _scale_up(group.name, job.original)]
+    return Decision(launching, tuple(actions))
+
+
+def _scale_up(name: str, original: Capacity) -> SetCapacity:
+    """At zero: one instance (MinSize 1, as the reference does). Running: one temporary extra."""
+    if original.desired == 0:
+        return SetCapacity(name, min=1, max=max(1, original.max), desired=1)
+    desired = original.desired + 1
+    return SetCapacity(name, max=max(original.max, desired), desired=desired)
+
+
+def _launching(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
+    instance = _patch_instance(job, group, settings)
+    if instance is not None:
+        waiting = job.at(Phase.WAITING_INSTANCE, obs.now, instance_id=instance.instance_id)
+        return Decision(waiting, (WriteState(waiting), ProtectInstance(group.name, instance.instance_id, True)))
+    if _overdue(job.launch_requested or job.phase_started, obs.now, settings.launch_timeout):
+        reason = f"no instance was launched within {_minutes(settings.launch_timeout)}"
+        return fail(job, obs.now, _with_launch_failure(reason, group))
+    if job.original is not None:
+        wanted = _scale_up(group.name, job.original)
+        if wanted.desired is not None and group.capacity.desired < wanted.desired:
+            return Decision(job, (wanted,))  # the scale-up was lost (a restart before it landed)
+    return Decision(job)
+
+
+def _patch_instance(job: Job, group: GroupView, settings: Settings) -> InstanceView | None:
+    """The instance our scale-up launched: not there before it (or, after a restart, launched
+    since it), earliest first."""
+    since = (job.launch_requested or 0.0) - settings.launch_skew
+    candidates = [
+        i
+        for i in group.instances
+        if i.lifecycle not in LEAVING
+        and i.instance_id not in job.preexisting
+        and (job.was_at_zero or job.preexisting or (i.launch_time is not None and i.launch_time >= since))
+    ]
+    candidates.sort(key=lambda i: (i.launch_time if i.launch_time is not None else float("inf"), i.instance_id))
+    return candidates[0] if candidates else None
+
+
+def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
+    instance = group.instance(job.instance_id)
+    if instance is None or instance.lifecycle in LEAVING:
+        return fail(job, obs.now, f"the patch instance {job.instance_id} left the group before it was patched")
+    if instance.lifecycle != "InService" or instance.ec2_state != "running":
+        if _overdue(job.launch_requested or job.phase_started, obs.now, settings.launch_timeout):
+            reason = (
+                f"instance {instance.instance_id} was not InService and running within "
+                f"{_minutes(settings.launch_timeout)} (it is {instance.lifecycle}/{instance.ec2_state or 'unknown'})"
+            )
+            return fail(job, obs.now, _with_launch_failure(reason, group))
+        return Decision(job)
+    ready = job if job.ready_at is not None else replace(job, ready_at=obs.now)
+    if instance.ssm_ping == "Online":
+        patching = ready.at(Phase.PATCHING, obs.now)
+        return Decision(patching, (WriteState(patching), _patch_command(patching, settings)))
+    if _overdue(ready.ready_at or obs.now, obs.now, settings.ssm_timeout):
+        ping = instance.ssm_ping or "not registered"
+        reason = (
+            f"the SSM agent on {instance.instance_id} was not Online within {_minutes(settings.ssm_timeout)} "
+            f"({ping}; does the launch template give it an instance profile with SSM permissions?)"
+        )
+        return fail(ready, obs.now, reason)
+    return Decision(ready)
+
+
+def _patch_command(job: Job, settings: Settings) -> SendPatchCommand:
+    return SendPatchCommand(
+        instance_id=job.instance_id or "",
+        operation=settings.operation,
+        reboot_option=settings.reboot_option,
+        comment=naming.command_comment(job.run_id, job.group),
+        timeout_seconds=COMMAND_DELIVERY_TIMEOUT,
+    )
+
+
+def _patching(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
+    if group.instance(job.instance_id) is None:
+        return fail(job, obs.now, f"the patch instance {job.instance_id} left the group while patching")
+    command = obs.command
+    if job.command_id is None:
+        if command is None:
+            return Decision(job, (_patch_command(job, settings),))  # resumed before the command was sent
+        job = replace(job, command_id=command.command_id)
+    status = command.status if command is not None else "Pending"
+    if status == "Success":
+        imaging = job.at(Phase.IMAGING, obs.now)
+        return Decision(imaging, (WriteState(imaging), _create_image(imaging, obs, settings)))
+    if status not in COMMAND_RUNNING:
+        detail = f": {command.detail}" if command is not None and command.detail else ""
+        return fail(job, obs.now, f"AWS-RunPatchBaseline ended {status}{detail}")
+    if _overdue(job.phase_started, obs.now, settings.patch_timeout):
+        reason = f"AWS-RunPatchBaseline did not finish within {_minutes(settings.patch_timeout)}"
+        return fail(job, obs.now, reason, CancelCommand(job.command_id or "", job.instance_id or ""))
+    return Decision(job)
+
+
+def _create_image(job: Job, obs: Observation, settings: Settings) -> CreateImage:
+    name = naming.image_name(job.group, job.run_id)
+    tags = {
+        "Name": name,
+        "asgpatch:group": job.group,
+        "asgpatch:run": job.run_id,
+        "asgpatch:source-ami": job.source_image or "unknown",
+        "asgpatch:date": naming.date_of(obs.now),
+    }
+    return CreateImage(
+        instance_id=job.instance_id or "",
+        name=name,
+        description=f"{job.group} patched by asgpatch run {job.run_id} from {job.source_image or 'unknown'}",
+        no_reboot=settings.no_reboot,
+        tags=tags,
+    )
+
+
+def _imaging(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
+    image = obs.image
+    if job.image_id is None:
+        if image is None:
+            return Decision(job, (_create_image(job, obs, settings),))  # resumed before CreateImage answered
+        job = replace(job, image_id=image.image_id)
+    state = image.state if image is not None else "pending"
+    if state == "available":
+        updating = job.at(Phase.UPDATING_TEMPLATE, obs.now)
+        return Decision(updating, (WriteState(updating), _new_version(updating)))
+    if state in IMAGE_FAILED:
+        reason = f"image {job.image_id} {state}" + (f": {image.reason}" if image is not None and image.reason else "")
+        return fail(job, obs.now, reason, DeregisterImage(job.image_id or ""))
+    if _overdue(job.phase_started, obs.now, settings.image_timeout):
+        reason = f"image {job.image_id} was not available within {_minutes(settings.image_timeout)}"
+        return fail(job, obs.now, reason, DeregisterImage(job.image_id or ""))
+    return Decision(job)
+
+
+def _new_version(job: Job) -> CreateTemplateVersion:
+    return CreateTemplateVersion(
+        template_id=job.template_id or "",
+        source_version=job.source_version or 0,
+        image_id=job.image_id or "",
+        description=naming.version_description(job.run_id, job.source_version or 0),
+    )
+
+
+def _updating_template(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
+    template = obs.templates.get(job.template_id or "")
+    if job.new_version is None:
+        if template is None or template.run_version is None:
+            if template is None:
+                return fail(job, obs.now, f"launch template {job.template_id} no longer exists")
+            return Decision(job, (_new_version(job),))
+        job = replace(job, new_version=template.run_version)
+    patched = job.at(Phase.RESTORING, obs.now, outcome=Outcome.PATCHED, reason="")
+    return Decision(patched, (WriteState(patched), *_use_version(patched, group)))
+
+
+def _use_version(job: Job, group: GroupView) -> tuple[Action, ...]:
+    """Make the group launch from the new version the way its version spec requires."""
+    if group.template is None or job.new_version is None or job.template_id is None:
+        return ()
+    spec = group.template.main.version
+    if spec == "$Latest":
+        return ()
+    if spec == "$Default":
+        return (SetDefaultVersion(job.template_id, job.new_version),)
+    return (UseTemplateVersion(group.name, job.template_id, job.new_version, group.template.mixed_policy),)
+
+
+def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
+    actions = list(_leftovers(job, obs)) if job.outcome is Outcome.FAILED else []
+    instance = group.instance(job.instance_id)
+    present = instance is not None and instance.lifecycle not in LEAVING
+    if present and instance is not None:
+        if instance.protected:
+            actions.append(ProtectInstance(group.name, instance.instance_id, False))
+        if not job.was_at_zero:
+            actions.append(TerminateInstance(instance.instance_id, decrement=True))
+    target = _restored_capacity(job, group, present)
+    if target is not None and target != group.capacity:
+        actions.append(SetCapacity(group.name, min=target.min, max=target.max, desired=target.desired))
+    resume = job.we_suspended & group.suspended
+    if resume:
+        actions.append(ResumeProcesses(group.name, resume))
+    if actions:
+        return Decision(job, tuple(actions))
+    done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED)
+    return Decision(done, (ClearState(group.name), WriteResult(group.name, result_value(done, obs.now))))
+
+
+def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> Capacity | None:
+    original = job.original
+    if original is None:
+        return None
+    if job.was_at_zero:
+        return original
+    desired = group.capacity.desired - (1 if instance_present else 0)
+    return Capacity(original.min, max(original.max, desired), desired)
+
+
+def _leftovers(job: Job, obs: Observation) -> tuple[Action, ...]:
+    """What this run created for a failed group that is still there and nobody uses: a command still
+    running, an image no template version points at."""
+    actions: list[Action] = []
+    command = obs.command
+    if job.command_id and job.instance_id and command is not None and command.status in COMMAND_RUNNING:
+        actions.append(CancelCommand(job.command_id, job.instance_id))
+    if job.image_id and job.new_version is None and obs.image is not None:
+        actions.append(DeregisterImage(job.image_id))
+    return tuple(actions)
+
+
+def _group_gone(job: Job, obs: Observation) -> Decision:
+    reason = job.reason or "the group no longer exists"
+    if job.phase is Phase.PENDING:
+        return _finish(job, Outcome.FAILED, "group not found")
+    done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED, reason=reason)
+    cleanup = _leftovers(job, obs) if done.outcome is Outcome.FAILED else ()
+    return Decision(done, cleanup)
+
+
+def _finish(job: Job, outcome: Outcome, reason: str) -> Decision:
+    """Done without having touched the group (nothing to restore, no tags written)."""
+    return Decision(replace(job, phase=Phase.DONE, outcome=outcome, reason=reason))
+
+
+def _overdue(since: float, now: float, timeout: float) -> bool:
+    return now - since > timeout
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def _with_launch_failure(reason: str, group: GroupView) -> str:
+    return f"{reason} (last failed launch: {group.failed_launch})" if group.failed_launch else reason
+
+
+_HANDLERS = {
+    Phase.PENDING: _pending,
+    Phase.PREPARING: _pending,  # a resumed PREPARING job simply prepares again (idempotent)
+    Phase.LAUNCHING: _launching,
+    Phase.WAITING_INSTANCE: _waiting_instance,
+    Phase.PATCHING: _patching,
+    Phase.IMAGING: _imaging,
+    Phase.UPDATING_TEMPLATE: _updating_template,
+    Phase.RESTORING: _restoring,
+}

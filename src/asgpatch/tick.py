@@ -1,0 +1,99 @@
+"""observe → decide → act → persist, for many groups at once.
+
+One tick reads everything in flight in a few batched calls (the Cloud adapter), runs the pure
+`decide` for each group, and carries out the actions in order, folding what creating actions return
+into the job. The same tick serves the CLI loop (`run_until_done`) and, later, the Lambda handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from asgpatch.clock import Clock
+from asgpatch.cloud import Cloud, CloudError
+from asgpatch.decide import Decision, absorb, decide, failed_call
+from asgpatch.model import Job, Observation, Outcome, Phase, Settings
+
+MAX_RESTORE_ERRORS = 5
+
+
+@dataclass
+class Engine:
+    cloud: Cloud
+    settings: Settings
+    clock: Clock
+    concurrency: int = 10
+    poll_seconds: float = 15.0
+    on_tick: Callable[[Sequence[Job], float], None] | None = None
+    restore_errors: dict[str, int] = field(default_factory=dict)
+
+    def tick(self, jobs: Sequence[Job]) -> list[Job]:
+        """One round for every job that may move now; returns all jobs, updated."""
+        now = self.clock.now()
+        active = self._admitted(jobs)
+        observations = self.cloud.observe(active, now) if active else {}
+        updated = {job.group: job for job in jobs}
+        for job in active:
+            observation = observations.get(job.group) or Observation(now=now, group=None)
+            updated[job.group] = self._step(job, observation)
+        return [updated[job.group] for job in jobs]
+
+    def run_until_done(self, jobs: Sequence[Job]) -> list[Job]:
+        current = list(jobs)
+        while True:
+            current = self.tick(current)
+            if self.on_tick is not None:
+                self.on_tick(current, self.clock.now())
+            if all(job.done for job in current):
+                return current
+            self.clock.sleep(self.poll_seconds)
+
+    def _admitted(self, jobs: Sequence[Job]) -> list[Job]:
+        """Jobs in flight, plus pending ones while fewer than `concurrency` groups are in flight."""
+        in_flight = [j for j in jobs if j.phase not in (Phase.PENDING, Phase.DONE)]
+        room = max(0, self.concurrency - len(in_flight))
+        pending = [j for j in jobs if j.phase is Phase.PENDING][:room]
+        return in_flight + pending
+
+    def _step(self, job: Job, observation: Observation) -> Job:
+        decision = decide(job, observation, self.settings)
+        result = self._act(decision)
+        if result.error is None:
+            self.restore_errors.pop(job.group, None)
+            return result.job
+        return self._after_error(job, result, observation.now)
+
+    def _act(self, decision: Decision) -> Acted:
+        job = decision.job
+        for index, action in enumerate(decision.actions):
+            try:
+                job = absorb(job, action, self.cloud.act(action))
+            except CloudError as error:
+                return Acted(job, str(error), index)
+        return Acted(job)
+
+    def _after_error(self, before: Job, result: Acted, now: float) -> Job:
+        if before.phase is Phase.PENDING and result.failed_at == 0:
+            # The very first write failed: nothing was changed, so there is nothing to restore.
+            return replace(before, phase=Phase.DONE, outcome=Outcome.FAILED, reason=f"not started: {result.error}")
+        if before.phase is Phase.RESTORING:
+            return self._restore_error(before, result.error or "", now)  # level-triggered: just try again
+        recovery = failed_call(result.job, now, result.error or "")
+        retried = self._act(recovery)
+        return retried.job if retried.error is None else recovery.job
+
+    def _restore_error(self, job: Job, error: str, now: float) -> Job:
+        count = self.restore_errors.get(job.group, 0) + 1
+        self.restore_errors[job.group] = count
+        if count < MAX_RESTORE_ERRORS:
+            return job
+        reason = f"{job.reason + '; ' if job.reason else ''}restore incomplete: {error} (the state tag is kept)"
+        return replace(job, phase=Phase.DONE, outcome=Outcome.FAILED, reason=reason)
+
+
+@dataclass(frozen=True)
+class Acted:
+    job: Job
+    error: str | None = None
+    failed_at: int = -1

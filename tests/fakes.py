@@ -1,0 +1,327 @@
+"""An in-memory AWS for engine tests: groups, instances, SSM, commands, images and templates that
+change over (fake) time, with failures on request. It implements asgpatch.cloud.Cloud."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from asgpatch import naming
+from asgpatch.clock import FakeClock
+from asgpatch.cloud import CloudError, Discovery
+from asgpatch.model import (
+    Action,
+    CancelCommand,
+    Capacity,
+    ClearState,
+    CommandView,
+    CreateImage,
+    CreateTemplateVersion,
+    DeregisterImage,
+    GroupView,
+    ImageView,
+    InstanceView,
+    Job,
+    Observation,
+    ProtectInstance,
+    ResumeProcesses,
+    SendPatchCommand,
+    SetCapacity,
+    SetDefaultVersion,
+    SuspendProcesses,
+    TemplateRef,
+    TemplateSpec,
+    TemplateView,
+    TerminateInstance,
+    UseTemplateVersion,
+    WriteResult,
+    WriteState,
+)
+from asgpatch.state import RESULT_TAG, STATE_TAG, encode
+
+LAUNCH, SSM, PATCH, IMAGE = 30.0, 20.0, 60.0, 45.0
+AT_ZERO = Capacity(0, 2, 0)
+
+
+@dataclass
+class FakeInstance:
+    instance_id: str
+    launched: float
+    protected: bool = False
+    terminated: bool = False
+
+
+@dataclass
+class FakeGroup:
+    name: str
+    capacity: Capacity
+    tags: dict[str, str]
+    template_id: str | None = "lt-1"
+    version: str = "$Default"
+    mixed: bool = False
+    suspended: set[str] = field(default_factory=set)
+    instances: list[FakeInstance] = field(default_factory=list)
+    fail: dict[str, str] = field(default_factory=dict)  # launch/ssm/patch/image -> fail|hang|offline
+
+
+@dataclass
+class FakeTemplate:
+    template_id: str
+    default: int = 1
+    images: dict[int, str] = field(default_factory=lambda: {1: "ami-base"})
+    descriptions: dict[int, str] = field(default_factory=lambda: {1: "initial"})
+
+
+@dataclass
+class FakeCommand:
+    command_id: str
+    instance_id: str
+    group: str
+    comment: str
+    sent: float
+    cancelled: bool = False
+
+
+@dataclass
+class FakeImage:
+    image_id: str
+    name: str
+    group: str
+    created: float
+    deregistered: bool = False
+
+
+class FakeCloud:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.groups: dict[str, FakeGroup] = {}
+        self.templates: dict[str, FakeTemplate] = {"lt-1": FakeTemplate("lt-1")}
+        self.commands: dict[str, FakeCommand] = {}
+        self.images: dict[str, FakeImage] = {}
+        self.calls: list[Action] = []
+        self.observed: int = 0
+        self.errors: dict[type, CloudError] = {}  # make an action type fail
+        self._ids = itertools.count(1)
+
+    # setup ------------------------------------------------------------------------------------
+    def add_group(self, name: str, capacity: Capacity = AT_ZERO, **kwargs: object) -> FakeGroup:
+        tags = dict(kwargs.pop("tags", {"ep:asg:patch": "true"}))  # type: ignore[call-overload]
+        group = FakeGroup(name, capacity, tags, **kwargs)  # type: ignore[arg-type]
+        self.groups[name] = group
+        self._converge(group)
+        return group
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._ids):04d}"
+
+    # Cloud ------------------------------------------------------------------------------------
+    def discover(self, tag_key: str, tag_value: str, names: Sequence[str] = ()) -> Discovery:
+        views = [self._view(g) for g in self.groups.values() if not names or g.name in names]
+        tagged = tuple(v for v in views if v.tags.get(tag_key) == tag_value)
+        untagged = tuple(v for v in views if v.tags.get(tag_key) != tag_value)
+        missing = tuple(n for n in names if n not in self.groups)
+        return Discovery(tagged, untagged, missing)
+
+    def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
+        self.observed += 1
+        answer = {}
+        for job in jobs:
+            group = self.groups.get(job.group)
+            answer[job.group] = Observation(
+                now=now,
+                group=self._view(group) if group else None,
+                templates={t.template_id: self._template_view(t, job) for t in self.templates.values()},
+                command=self._command_view(job),
+                image=self._image_view(job),
+            )
+        return answer
+
+    def act(self, action: Action) -> str | int | None:
+        self.calls.append(action)
+        error = self.errors.get(type(action))
+        if error is not None:
+            raise error
+        handler = getattr(self, f"_do_{type(action).__name__}")
+        return handler(action)  # type: ignore[no-any-return]
+
+    def publish(self, topic_arn: str, subject: str, message: str, attributes: Mapping[str, str]) -> None:
+        self.calls.append(WriteResult(topic_arn, subject))
+
+    # views ------------------------------------------------------------------------------------
+    def _live(self, group: FakeGroup) -> list[FakeInstance]:
+        return [i for i in group.instances if not i.terminated]
+
+    def _view(self, group: FakeGroup) -> GroupView:
+        now = self.clock.now()
+        instances = tuple(self._instance_view(group, i, now) for i in self._live(group))
+        template = None
+        if group.template_id:
+            template = TemplateRef(TemplateSpec(group.template_id, group.version), mixed_policy=group.mixed)
+        return GroupView(
+            name=group.name,
+            capacity=group.capacity,
+            tags=dict(group.tags),
+            suspended=frozenset(group.suspended),
+            instances=instances,
+            template=template,
+            launch_configuration=None if group.template_id else "old-lc",
+            failed_launch="Launch failed (sandbox)" if group.fail.get("launch") == "fail" else None,
+        )
+
+    def _instance_view(self, group: FakeGroup, instance: FakeInstance, now: float) -> InstanceView:
+        booted = now >= instance.launched + LAUNCH and group.fail.get("launch") != "fail"
+        online = booted and now >= instance.launched + LAUNCH + SSM and group.fail.get("ssm") != "offline"
+        return InstanceView(
+            instance_id=instance.instance_id,
+            lifecycle="InService" if booted else "Pending",
+            protected=instance.protected,
+            ec2_state="running" if booted else "pending",
+            launch_time=instance.launched,
+            ssm_ping="Online" if online else None,
+        )
+
+    def _template_view(self, template: FakeTemplate, job: Job) -> TemplateView:
+        run_version = next((n for n, d in template.descriptions.items() if naming.mentions_run(d, job.run_id)), None)
+        return TemplateView(
+            template_id=template.template_id,
+            name=template.template_id,
+            default_version=template.default,
+            latest_version=max(template.images),
+            images=dict(template.images),
+            run_version=run_version,
+        )
+
+    def _command_view(self, job: Job) -> CommandView | None:
+        command = self.commands.get(job.command_id or "")
+        if command is None and job.command_id is None:
+            wanted = naming.command_comment(job.run_id, job.group)
+            command = next((c for c in self.commands.values() if c.comment == wanted), None)
+        if command is None:
+            return None
+        return CommandView(command.command_id, self._command_status(command))
+
+    def _command_status(self, command: FakeCommand) -> str:
+        if command.cancelled:
+            return "Cancelled"
+        group = self.groups.get(command.group)
+        mode = group.fail.get("patch") if group else None
+        if self.clock.now() < command.sent + PATCH or mode == "hang":
+            return "InProgress"
+        return "Failed" if mode == "fail" else "Success"
+
+    def _image_view(self, job: Job) -> ImageView | None:
+        image = self.images.get(job.image_id or "")
+        if image is None and job.image_id is None:
+            wanted = naming.image_name(job.group, job.run_id)
+            image = next((i for i in self.images.values() if i.name == wanted and not i.deregistered), None)
+        if image is None or image.deregistered:
+            return None
+        group = self.groups.get(image.group)
+        if self.clock.now() < image.created + IMAGE:
+            return ImageView(image.image_id, "pending")
+        if group is not None and group.fail.get("image") == "fail":
+            return ImageView(image.image_id, "failed", "sandbox failure")
+        return ImageView(image.image_id, "available")
+
+    # actions ----------------------------------------------------------------------------------
+    def _group(self, name: str) -> FakeGroup:
+        if name not in self.groups:
+            raise CloudError("ValidationError", f"AutoScalingGroup name not found - {name}")
+        return self.groups[name]
+
+    def _converge(self, group: FakeGroup) -> None:
+        live = self._live(group)
+        missing = group.capacity.desired - len(live)
+        for _ in range(max(0, missing)):
+            group.instances.append(FakeInstance(self._id("i"), self.clock.now()))
+        if missing < 0:
+            for instance in [i for i in live if not i.protected][:-missing]:
+                instance.terminated = True
+
+    def _do_WriteState(self, action: WriteState) -> None:
+        self._group(action.job.group).tags[STATE_TAG] = encode(action.job)
+
+    def _do_ClearState(self, action: ClearState) -> None:
+        self._group(action.group).tags.pop(STATE_TAG, None)
+
+    def _do_WriteResult(self, action: WriteResult) -> None:
+        self._group(action.group).tags[RESULT_TAG] = action.value
+
+    def _do_SuspendProcesses(self, action: SuspendProcesses) -> None:
+        self._group(action.group).suspended |= action.processes
+
+    def _do_ResumeProcesses(self, action: ResumeProcesses) -> None:
+        self._group(action.group).suspended -= action.processes
+
+    def _do_SetCapacity(self, action: SetCapacity) -> None:
+        group = self._group(action.group)
+        old = group.capacity
+        new = Capacity(
+            old.min if action.min is None else action.min,
+            old.max if action.max is None else action.max,
+            old.desired if action.desired is None else action.desired,
+        )
+        if not new.min <= new.desired <= new.max:
+            raise CloudError(
+                "ValidationError", f"Desired capacity:{new.desired} must be between {new.min} and {new.max}"
+            )
+        group.capacity = new
+        self._converge(group)
+
+    def _do_ProtectInstance(self, action: ProtectInstance) -> None:
+        for instance in self._group(action.group).instances:
+            if instance.instance_id == action.instance_id:
+                instance.protected = action.protected
+
+    def _do_TerminateInstance(self, action: TerminateInstance) -> None:
+        for group in self.groups.values():
+            for instance in self._live(group):
+                if instance.instance_id == action.instance_id:
+                    instance.terminated = True
+                    if action.decrement:
+                        group.capacity = replace(group.capacity, desired=group.capacity.desired - 1)
+                    self._converge(group)
+                    return
+        raise CloudError("ValidationError", f"Instance {action.instance_id} is not in a group")
+
+    def _do_SendPatchCommand(self, action: SendPatchCommand) -> str:
+        group = next(g for g in self.groups.values() if any(i.instance_id == action.instance_id for i in g.instances))
+        command = FakeCommand(self._id("cmd"), action.instance_id, group.name, action.comment, self.clock.now())
+        self.commands[command.command_id] = command
+        return command.command_id
+
+    def _do_CancelCommand(self, action: CancelCommand) -> None:
+        self.commands[action.command_id].cancelled = True
+
+    def _do_CreateImage(self, action: CreateImage) -> str:
+        if any(i.name == action.name and not i.deregistered for i in self.images.values()):
+            raise CloudError("InvalidAMIName.Duplicate", f"AMI name {action.name} is already in use")
+        group = next(g for g in self.groups.values() if any(i.instance_id == action.instance_id for i in g.instances))
+        image = FakeImage(self._id("ami"), action.name, group.name, self.clock.now())
+        self.images[image.image_id] = image
+        return image.image_id
+
+    def _do_DeregisterImage(self, action: DeregisterImage) -> None:
+        if action.image_id in self.images:
+            self.images[action.image_id].deregistered = True
+
+    def _do_CreateTemplateVersion(self, action: CreateTemplateVersion) -> int:
+        template = self.templates[action.template_id]
+        number = max(template.images) + 1
+        template.images[number] = action.image_id
+        template.descriptions[number] = action.description
+        return number
+
+    def _do_SetDefaultVersion(self, action: SetDefaultVersion) -> None:
+        self.templates[action.template_id].default = action.version
+
+    def _do_UseTemplateVersion(self, action: UseTemplateVersion) -> None:
+        self._group(action.group).version = str(action.version)
+
+    # queries for tests ------------------------------------------------------------------------
+    def image_in_use(self, name: str) -> str:
+        group = self.groups[name]
+        template = self.templates[group.template_id or ""]
+        version = {"$Default": template.default, "$Latest": max(template.images)}.get(group.version)
+        return template.images[version if version is not None else int(group.version)]

@@ -1,0 +1,203 @@
+"""The engine end to end on the in-memory cloud: every phase, failure and timeout, no sleeping."""
+
+from __future__ import annotations
+
+import pytest
+
+from asgpatch.clock import FakeClock
+from asgpatch.cloud import CloudError
+from asgpatch.model import (
+    Capacity,
+    Job,
+    Outcome,
+    Phase,
+    SendPatchCommand,
+    SetCapacity,
+    Settings,
+    UseTemplateVersion,
+    WriteState,
+)
+from asgpatch.state import RESULT_TAG, STATE_TAG
+from asgpatch.tick import Engine
+from tests.fakes import FakeCloud
+
+RUN = "20261127T040000Z-abcd"
+FAST = Settings(launch_timeout=600, ssm_timeout=600, patch_timeout=3600, image_timeout=3600)
+
+
+def _engine(cloud: FakeCloud, clock: FakeClock, settings: Settings = FAST, concurrency: int = 10) -> Engine:
+    return Engine(cloud, settings, clock, concurrency=concurrency, poll_seconds=10)
+
+
+def _run(cloud: FakeCloud, clock: FakeClock, *names: str, settings: Settings = FAST) -> dict[str, Job]:
+    jobs = [Job(group=name, run_id=RUN) for name in names]
+    return {job.group: job for job in _engine(cloud, clock, settings).run_until_done(jobs)}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def cloud(clock: FakeClock) -> FakeCloud:
+    return FakeCloud(clock)
+
+
+def _restored(cloud: FakeCloud, name: str, capacity: Capacity, suspended: frozenset[str] = frozenset()) -> None:
+    group = cloud.groups[name]
+    assert group.capacity == capacity
+    assert group.suspended == set(suspended)
+    assert STATE_TAG not in group.tags
+    assert not [i for i in group.instances if not i.terminated and i.protected]
+
+
+def test_a_group_at_zero_is_patched_and_put_back_exactly(cloud, clock):
+    cloud.add_group("web", Capacity(0, 2, 0), version="$Default", suspended={"AlarmNotification"})
+    job = _run(cloud, clock, "web")["web"]
+
+    assert (job.phase, job.outcome) == (Phase.DONE, Outcome.PATCHED), job.reason
+    assert job.new_version == 2 and job.source_version == 1
+    assert cloud.templates["lt-1"].default == 2, "$Default groups get the new version as default"
+    assert cloud.image_in_use("web") == job.image_id
+    _restored(cloud, "web", Capacity(0, 2, 0), frozenset({"AlarmNotification"}))
+    assert cloud.groups["web"].tags[RESULT_TAG].startswith(f"{RUN} patched {job.image_id}")
+    assert all(i.terminated for i in cloud.groups["web"].instances), "the patch instance is gone"
+    assert clock.sleeps and all(s == 10 for s in clock.sleeps)
+
+
+def test_the_state_tag_is_written_before_each_side_effect(cloud, clock):
+    cloud.add_group("web")
+    _run(cloud, clock, "web")
+    kinds = [type(a).__name__ for a in cloud.calls]
+    first_effect = next(i for i, k in enumerate(kinds) if k not in ("WriteState",))
+    assert kinds[0] == "WriteState" and first_effect > 0
+    for effect in ("SuspendProcesses", "SetCapacity", "SendPatchCommand", "CreateImage", "CreateTemplateVersion"):
+        index = kinds.index(effect)
+        assert kinds[index - 1] == "WriteState", f"{effect} must follow a state write"
+
+
+@pytest.mark.parametrize(
+    ("version", "expect_use", "expect_default"),
+    [("1", True, 1), ("$Latest", False, 1), ("$Default", False, 2)],
+)
+def test_each_version_spec_is_followed(cloud, clock, version, expect_use, expect_default):
+    cloud.add_group("app", version=version)
+    job = _run(cloud, clock, "app")["app"]
+    assert job.outcome is Outcome.PATCHED
+    uses = [a for a in cloud.calls if isinstance(a, UseTemplateVersion)]
+    assert bool(uses) is expect_use
+    assert cloud.templates["lt-1"].default == expect_default
+    assert cloud.image_in_use("app") == job.image_id
+
+
+def test_mixed_instances_policy_groups_are_pointed_inside_the_policy(cloud, clock):
+    cloud.add_group("mixed", version="1", mixed=True)
+    _run(cloud, clock, "mixed")
+    uses = [a for a in cloud.calls if isinstance(a, UseTemplateVersion)]
+    assert uses and uses[0].mixed_policy
+
+
+def test_a_running_group_gets_one_extra_instance_and_exactly_that_one_leaves(cloud, clock):
+    group = cloud.add_group("api", Capacity(1, 1, 1))
+    serving = group.instances[0].instance_id
+    clock.current += 120
+    job = _run(cloud, clock, "api")["api"]
+
+    assert job.outcome is Outcome.PATCHED
+    assert job.instance_id != serving
+    scale_up = next(a for a in cloud.calls if isinstance(a, SetCapacity))
+    assert (scale_up.desired, scale_up.max) == (2, 2), "max raised to make room for the extra instance"
+    _restored(cloud, "api", Capacity(1, 1, 1))
+    live = [i.instance_id for i in cloud.groups["api"].instances if not i.terminated]
+    assert live == [serving], "the serving instance was never touched"
+
+
+def test_groups_with_a_launch_configuration_are_skipped_untouched(cloud, clock):
+    cloud.add_group("old", template_id=None)
+    job = _run(cloud, clock, "old")["old"]
+    assert job.outcome is Outcome.SKIPPED
+    assert "launch configuration" in job.reason
+    assert cloud.calls == []
+
+
+@pytest.mark.parametrize(
+    ("failure", "phase_word"),
+    [
+        ({"launch": "fail"}, "InService"),
+        ({"ssm": "offline"}, "SSM agent"),
+        ({"patch": "fail"}, "AWS-RunPatchBaseline ended Failed"),
+        ({"patch": "hang"}, "did not finish within"),
+        ({"image": "fail"}, "failed"),
+    ],
+)
+def test_each_failure_restores_the_group_and_cleans_up(cloud, clock, failure, phase_word):
+    cloud.add_group("bad", Capacity(0, 3, 0), fail=failure)
+    settings = Settings(launch_timeout=300, ssm_timeout=300, patch_timeout=900, image_timeout=900)
+    job = _run(cloud, clock, "bad", settings=settings)["bad"]
+
+    assert job.outcome is Outcome.FAILED
+    assert phase_word in job.reason
+    _restored(cloud, "bad", Capacity(0, 3, 0))
+    assert cloud.groups["bad"].tags[RESULT_TAG].startswith(f"{RUN} failed")
+    assert cloud.templates["lt-1"].default == 1, "a failed group's template is not changed"
+    assert all(c.cancelled or failure.get("patch") != "hang" for c in cloud.commands.values())
+    assert all(i.deregistered for i in cloud.images.values()), "a failed image is deregistered"
+
+
+def test_an_api_error_fails_the_group_and_still_restores_it(cloud, clock):
+    cloud.add_group("web")
+    cloud.errors[SendPatchCommand] = CloudError("AccessDeniedException", "not allowed", "SendCommand")
+    job = _run(cloud, clock, "web")["web"]
+    assert job.outcome is Outcome.FAILED
+    assert "AccessDeniedException" in job.reason
+    _restored(cloud, "web", Capacity(0, 2, 0))
+
+
+def test_a_failing_first_write_changes_nothing(cloud, clock):
+    cloud.add_group("web")
+    cloud.errors[WriteState] = CloudError("AccessDenied", "no tagging", "CreateOrUpdateTags")
+    job = _run(cloud, clock, "web")["web"]
+    assert job.outcome is Outcome.FAILED and job.reason.startswith("not started")
+    assert [type(a).__name__ for a in cloud.calls] == ["WriteState"]
+
+
+def test_concurrency_limits_groups_in_flight(cloud, clock):
+    for index in range(5):
+        cloud.add_group(f"g{index}")
+    engine = _engine(cloud, clock, concurrency=2)
+    jobs = [Job(group=f"g{index}", run_id=RUN) for index in range(5)]
+    peak = 0
+    while not all(j.done for j in jobs):
+        jobs = engine.tick(jobs)
+        peak = max(peak, sum(j.phase not in (Phase.PENDING, Phase.DONE) for j in jobs))
+        clock.sleep(10)
+    assert peak == 2
+    assert all(j.outcome is Outcome.PATCHED for j in jobs)
+
+
+def test_one_observe_per_tick_for_all_groups(cloud, clock):
+    for index in range(20):
+        cloud.add_group(f"g{index}")
+    engine = _engine(cloud, clock, concurrency=20)
+    jobs = [Job(group=f"g{index}", run_id=RUN) for index in range(20)]
+    ticks = 0
+    while not all(j.done for j in jobs):
+        jobs = engine.tick(jobs)
+        ticks += 1
+        clock.sleep(10)
+    assert cloud.observed == ticks
+
+
+def test_a_deleted_group_is_reported_and_its_image_cleaned_up(cloud, clock):
+    cloud.add_group("doomed")
+    engine = _engine(cloud, clock)
+    jobs = [Job(group="doomed", run_id=RUN)]
+    while jobs[0].phase is not Phase.IMAGING:
+        jobs = engine.tick(jobs)
+        clock.sleep(10)
+    del cloud.groups["doomed"]
+    jobs = engine.run_until_done(jobs)
+    assert jobs[0].outcome is Outcome.FAILED
+    assert "no longer exists" in jobs[0].reason
+    assert all(i.deregistered for i in cloud.images.values())
