@@ -1,0 +1,223 @@
+"""The pure phase machine, phase by phase: hand-made observations in, job and actions out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from asgpatch.decide import decide
+from asgpatch.model import (
+    CancelCommand,
+    Capacity,
+    ClearState,
+    CommandView,
+    CreateImage,
+    CreateTemplateVersion,
+    DeregisterImage,
+    GroupView,
+    ImageView,
+    InstanceView,
+    Job,
+    Observation,
+    Outcome,
+    Phase,
+    ProtectInstance,
+    ResumeProcesses,
+    SendPatchCommand,
+    SetCapacity,
+    Settings,
+    SuspendProcesses,
+    TemplateRef,
+    TemplateSpec,
+    TemplateView,
+    WriteResult,
+    WriteState,
+)
+
+NOW = 1_800_000_000.0
+SETTINGS = Settings(launch_timeout=600, ssm_timeout=300, patch_timeout=3600, image_timeout=1800)
+TEMPLATE = TemplateView("lt-1", "web", default_version=3, latest_version=4, images={3: "ami-3", 4: "ami-4"})
+ZERO = Capacity(0, 2, 0)
+
+
+def group(capacity: Capacity = ZERO, instances: tuple[InstanceView, ...] = (), **changes: object) -> GroupView:
+    view = GroupView(
+        "web", capacity, {"ep:asg:patch": "true"}, instances=instances, template=TemplateRef(TemplateSpec("lt-1"))
+    )
+    return replace(view, **changes)  # type: ignore[arg-type]
+
+
+def obs(view: GroupView | None, now: float = NOW, **changes: object) -> Observation:
+    return replace(Observation(now, view, templates={"lt-1": TEMPLATE}), **changes)  # type: ignore[arg-type]
+
+
+def job(phase: Phase = Phase.PENDING, **changes: object) -> Job:
+    base = Job("web", "r1", phase, phase_started=NOW - 10, original=ZERO, launch_requested=NOW - 10,
+               template_id="lt-1", source_version=3, source_image="ami-3")  # fmt: skip
+    if phase is Phase.PENDING:
+        base = Job("web", "r1")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def ready(instance_id: str = "i-1", **changes: object) -> InstanceView:
+    view = InstanceView(instance_id, "InService", protected=True, ec2_state="running", launch_time=NOW - 60,
+                        ssm_ping="Online")  # fmt: skip
+    return replace(view, **changes)  # type: ignore[arg-type]
+
+
+def kinds(decision) -> list[str]:  # type: ignore[no-untyped-def]
+    return [type(a).__name__ for a in decision.actions]
+
+
+def test_pending_records_the_group_then_suspends_and_scales_up():
+    decision = decide(job(), obs(group(suspended=frozenset({"ScheduledActions"}))), SETTINGS)
+    assert kinds(decision) == ["WriteState", "SuspendProcesses", "WriteState", "SetCapacity"]
+    recorded = decision.actions[0]
+    assert isinstance(recorded, WriteState) and recorded.job.original == ZERO
+    suspend = decision.actions[1]
+    assert isinstance(suspend, SuspendProcesses) and "ScheduledActions" not in suspend.processes
+    assert decision.job.was_suspended == {"ScheduledActions"}
+    assert decision.actions[3] == SetCapacity("web", min=1, max=2, desired=1)
+    assert (decision.job.phase, decision.job.source_version, decision.job.source_image) == (
+        Phase.LAUNCHING, 3, "ami-3"
+    )  # fmt: skip
+
+
+def test_pending_raises_max_from_zero():
+    decision = decide(job(), obs(group(Capacity(0, 0, 0))), SETTINGS)
+    assert decision.actions[-1] == SetCapacity("web", min=1, max=1, desired=1)
+
+
+def test_a_missing_template_fails_before_touching_anything():
+    decision = decide(job(), obs(group(), templates={}), SETTINGS)
+    assert decision.job.outcome is Outcome.FAILED and decision.actions == ()
+
+
+def test_a_restarted_preparation_keeps_what_the_tag_recorded():
+    resumed = job(Phase.PREPARING, we_suspended=frozenset({"AZRebalance", "ScheduledActions"}))
+    view = group(suspended=frozenset({"AZRebalance"}))  # ours, half done
+    decision = decide(resumed, obs(view), SETTINGS)
+    assert decision.actions[0] == SuspendProcesses("web", frozenset({"ScheduledActions"}))
+    assert decision.job.we_suspended == {"AZRebalance", "ScheduledActions"}, "ours stay ours"
+
+
+def test_launching_picks_the_new_instance_and_protects_it():
+    decision = decide(job(Phase.LAUNCHING), obs(group(Capacity(1, 2, 1), (ready(lifecycle="Pending"),))), SETTINGS)
+    assert decision.job.phase is Phase.WAITING_INSTANCE and decision.job.instance_id == "i-1"
+    assert decision.actions[-1] == ProtectInstance("web", "i-1", True)
+
+
+def test_a_restarted_run_finds_its_instance_in_a_running_group_by_launch_time():
+    running = job(Phase.LAUNCHING, original=Capacity(1, 3, 1), launch_requested=NOW - 100)
+    old, new = ready("i-old", launch_time=NOW - 86_400), ready("i-new", launch_time=NOW - 90)
+    decision = decide(running, obs(group(Capacity(1, 3, 2), (old, new))), SETTINGS)
+    assert decision.job.instance_id == "i-new"
+
+
+def test_a_lost_scale_up_is_asked_for_again():
+    decision = decide(job(Phase.LAUNCHING), obs(group(ZERO)), SETTINGS)
+    assert decision.actions == (SetCapacity("web", min=1, max=2, desired=1),)
+
+
+def test_no_instance_within_the_launch_timeout_fails_with_the_launch_error():
+    late = job(Phase.LAUNCHING, launch_requested=NOW - 601)
+    decision = decide(late, obs(group(Capacity(1, 2, 1), failed_launch="Insufficient capacity")), SETTINGS)
+    assert decision.job.phase is Phase.RESTORING and decision.job.outcome is Outcome.FAILED
+    assert "no instance was launched within 10 min" in decision.job.reason
+    assert "Insufficient capacity" in decision.job.reason
+
+
+def test_waiting_instance_starts_patching_once_online():
+    waiting = job(Phase.WAITING_INSTANCE, instance_id="i-1")
+    decision = decide(waiting, obs(group(Capacity(1, 2, 1), (ready(),))), SETTINGS)
+    assert kinds(decision) == ["WriteState", "SendPatchCommand"]
+    command = decision.actions[1]
+    assert isinstance(command, SendPatchCommand) and command.operation == "Install"
+    assert command.comment == "asgpatch r1 web"
+
+
+def test_waiting_for_ssm_times_out_from_when_the_instance_was_ready():
+    waiting = job(Phase.WAITING_INSTANCE, instance_id="i-1", ready_at=NOW - 301)
+    decision = decide(waiting, obs(group(Capacity(1, 2, 1), (ready(ssm_ping=None),))), SETTINGS)
+    assert "SSM agent on i-1 was not Online within 5 min" in decision.job.reason
+    still = decide(
+        replace(waiting, ready_at=NOW - 10), obs(group(Capacity(1, 2, 1), (ready(ssm_ping=None),))), SETTINGS
+    )
+    assert still.job.phase is Phase.WAITING_INSTANCE and still.actions == ()
+
+
+def test_patching_resumes_with_the_command_found_by_its_comment():
+    patching = job(Phase.PATCHING, instance_id="i-1")
+    decision = decide(
+        patching, obs(group(Capacity(1, 2, 1), (ready(),)), command=CommandView("c-9", "InProgress")), SETTINGS
+    )
+    assert decision.job.command_id == "c-9" and decision.actions == ()
+    fresh = decide(patching, obs(group(Capacity(1, 2, 1), (ready(),))), SETTINGS)
+    assert kinds(fresh) == ["SendPatchCommand"], "never sent before the restart: send it now"
+
+
+def test_patch_timeout_cancels_the_command():
+    patching = job(Phase.PATCHING, instance_id="i-1", command_id="c-1", phase_started=NOW - 3601)
+    decision = decide(
+        patching, obs(group(Capacity(1, 2, 1), (ready(),)), command=CommandView("c-1", "InProgress")), SETTINGS
+    )
+    assert CancelCommand("c-1", "i-1") in decision.actions
+    assert "did not finish within 60 min" in decision.job.reason
+
+
+def test_a_successful_patch_bakes_an_image_named_after_group_and_run():
+    patching = job(Phase.PATCHING, instance_id="i-1", command_id="c-1")
+    decision = decide(
+        patching, obs(group(Capacity(1, 2, 1), (ready(),)), command=CommandView("c-1", "Success")), SETTINGS
+    )
+    image = decision.actions[-1]
+    assert isinstance(image, CreateImage)
+    assert image.name == "asgpatch-web-r1" and image.no_reboot
+    assert image.tags["asgpatch:source-ami"] == "ami-3" and image.tags["asgpatch:run"] == "r1"
+
+
+def test_image_timeout_deregisters_the_image():
+    imaging = job(Phase.IMAGING, instance_id="i-1", image_id="ami-9", phase_started=NOW - 1801)
+    decision = decide(imaging, obs(group(Capacity(1, 2, 1), (ready(),)), image=ImageView("ami-9", "pending")), SETTINGS)
+    assert DeregisterImage("ami-9") in decision.actions
+    assert decision.job.outcome is Outcome.FAILED
+
+
+def test_an_available_image_gets_a_version_from_the_one_the_group_uses():
+    imaging = job(Phase.IMAGING, instance_id="i-1", image_id="ami-9")
+    decision = decide(
+        imaging, obs(group(Capacity(1, 2, 1), (ready(),)), image=ImageView("ami-9", "available")), SETTINGS
+    )
+    version = decision.actions[-1]
+    assert version == CreateTemplateVersion("lt-1", 3, "ami-9", "asgpatch r1: patched image, from version 3")
+
+
+def test_updating_resumes_with_the_version_found_by_its_description():
+    updating = job(Phase.UPDATING_TEMPLATE, instance_id="i-1", image_id="ami-9")
+    templates = {"lt-1": replace(TEMPLATE, run_version=5)}
+    decision = decide(updating, obs(group(Capacity(1, 2, 1), (ready(),)), templates=templates), SETTINGS)
+    assert decision.job.new_version == 5
+    assert not any(isinstance(a, CreateTemplateVersion) for a in decision.actions)
+
+
+def test_restoring_asks_only_for_what_is_still_different_then_finishes():
+    restoring = job(Phase.RESTORING, instance_id="i-1", outcome=Outcome.PATCHED,
+                    we_suspended=frozenset({"AZRebalance"}))  # fmt: skip
+    first = decide(restoring, obs(group(Capacity(1, 2, 1), (ready(),), suspended=frozenset({"AZRebalance"}))), SETTINGS)
+    assert kinds(first) == ["ProtectInstance", "SetCapacity", "ResumeProcesses"]
+    assert first.actions[1] == SetCapacity("web", min=0, max=2, desired=0)
+    assert first.actions[2] == ResumeProcesses("web", frozenset({"AZRebalance"}))
+    finished = decide(restoring, obs(group(ZERO)), SETTINGS)
+    assert finished.job.phase is Phase.DONE
+    assert isinstance(finished.actions[0], ClearState) and isinstance(finished.actions[1], WriteResult)
+
+
+def test_restoring_a_failed_group_cancels_its_command_and_drops_its_image():
+    restoring = job(Phase.RESTORING, instance_id="i-1", command_id="c-1", image_id="ami-9", outcome=Outcome.FAILED)
+    view = obs(group(ZERO), command=CommandView("c-1", "InProgress"), image=ImageView("ami-9", "failed"))
+    decision = decide(restoring, view, SETTINGS)
+    assert kinds(decision) == ["CancelCommand", "DeregisterImage"]
+
+
+def test_a_done_job_stays_done():
+    done = job(Phase.DONE, outcome=Outcome.PATCHED)
+    assert decide(done, obs(None), SETTINGS).actions == ()

@@ -1,0 +1,82 @@
+"""The asgpatch:state tag: round trips within 256 characters; anything else is a StateError."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from asgpatch.model import ISOLATING_PROCESSES, Capacity, Job, Outcome, Phase
+from asgpatch.state import PROCESS_CODES, TAG_VALUE_LIMIT, StateError, decode, encode, result_value
+
+PROCESSES = sorted(PROCESS_CODES)
+ids = st.text("abcdef0123456789", min_size=8, max_size=17)
+
+jobs = st.builds(
+    Job,
+    group=st.just("web"),
+    run_id=st.builds("20261127T{:06d}Z-{:04x}".format, st.integers(0, 235959), st.integers(0, 65535)),
+    phase=st.sampled_from(list(Phase)),
+    phase_started=st.integers(0, 2_000_000_000).map(float),
+    original=st.none() | st.builds(Capacity, st.integers(0, 500), st.integers(0, 500), st.integers(0, 500)),
+    was_suspended=st.frozensets(st.sampled_from(PROCESSES)),
+    we_suspended=st.frozensets(st.sampled_from(sorted(ISOLATING_PROCESSES))),
+    launch_requested=st.none() | st.integers(0, 2_000_000_000).map(float),
+    instance_id=st.none() | ids.map(lambda s: f"i-{s}"),
+    ready_at=st.none() | st.integers(0, 2_000_000_000).map(float),
+    command_id=st.none() | st.uuids().map(str),
+    image_id=st.none() | ids.map(lambda s: f"ami-{s}"),
+    source_image=st.none() | ids.map(lambda s: f"ami-{s}"),
+    template_id=st.none() | ids.map(lambda s: f"lt-{s}"),
+    source_version=st.none() | st.integers(1, 10_000),
+    new_version=st.none() | st.integers(1, 10_000),
+    reason=st.text(max_size=300),
+)
+
+
+@given(jobs)
+def test_every_job_fits_the_tag_and_round_trips(job: Job):
+    value = encode(job)
+    assert len(value) <= TAG_VALUE_LIMIT
+    back = decode("web", value)
+    same = ("run_id", "phase", "original", "was_suspended", "we_suspended", "instance_id", "command_id",
+            "image_id", "source_image", "launch_requested", "ready_at")  # fmt: skip
+    for name in same:
+        assert getattr(back, name) == getattr(job, name), name
+    if job.template_id:  # versions are only ever recorded with their template
+        assert (back.template_id, back.source_version, back.new_version) == (
+            job.template_id, job.source_version, job.new_version
+        )  # fmt: skip
+    assert job.reason.replace("|", "/").startswith(back.reason)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "garbage",
+        "2|run|patching|0,2,0|||1|||||||||",  # a newer format
+        "1|run|sleeping|0,2,0||||||||||||",  # unknown phase
+        "1|run|patching|0,2||||||||||||",  # bad capacity
+        "1|run|patching|0,-2,0||||||||||||",  # negative capacity
+        "1|run|patching|0,2,0|Q|||||||||||",  # unknown process code
+        "1||patching|0,2,0||||||||||||",  # no run id
+        "1|run|patching|0,2,0|",  # truncated
+        "1|run|patching|0,2,0|||x|||||||||",  # bad time
+    ],
+)
+def test_unreadable_state_is_a_state_error(value: str):
+    with pytest.raises(StateError):
+        decode("web", value)
+
+
+def test_newer_format_names_itself():
+    with pytest.raises(StateError, match="format '2'"):
+        decode("web", "2|run|patching")
+
+
+def test_last_result_names_run_result_image_and_time():
+    job = Job("web", "r1", Phase.DONE, outcome=Outcome.PATCHED, image_id="ami-1")
+    assert result_value(job, 1_800_000_000) == "r1 patched ami-1 2027-01-15T08:00:00Z"
+    failed = Job("web", "r1", Phase.DONE, outcome=Outcome.FAILED, reason="SSM agent not Online")
+    assert result_value(failed, 1_800_000_000).endswith("failed - 2027-01-15T08:00:00Z SSM agent not Online")
