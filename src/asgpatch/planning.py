@@ -1,0 +1,77 @@
+"""Which groups a run takes on, and what `plan` says it would do — without changing anything.
+
+Shared by `plan` and `run` so the plan is exactly what the run starts from: tagged groups become
+jobs (resuming any whose `asgpatch:state` tag a stopped run left), everything else is skipped with
+a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from asgpatch.cloud import Discovery
+from asgpatch.model import Capacity, GroupView, Job, Observation, Settings, TemplateView
+from asgpatch.state import STATE_TAG, StateError, decode
+
+
+@dataclass(frozen=True)
+class Intake:
+    jobs: tuple[Job, ...]
+    skipped: tuple[tuple[GroupView, str], ...]  # (group, reason): never changed by this run
+
+
+def take_in(discovery: Discovery, run_id: str, settings: Settings) -> Intake:
+    jobs: list[Job] = []
+    skipped: list[tuple[GroupView, str]] = []
+    for group in discovery.groups:
+        value = group.tags.get(STATE_TAG)
+        if value is None:
+            jobs.append(Job(group=group.name, run_id=run_id))
+            continue
+        try:
+            jobs.append(decode(group.name, value))
+        except StateError as error:
+            skipped.append((group, f"unreadable {STATE_TAG} tag ({error}); left untouched"))
+    for group in discovery.untagged:
+        found = group.tags.get(settings.tag_key)
+        have = f"{settings.tag_key}={found}" if found is not None else f"no {settings.tag_key} tag"
+        skipped.append((group, f"does not carry {settings.tag_key}={settings.tag_value} (has {have})"))
+    return Intake(tuple(jobs), tuple(skipped))
+
+
+def would(job: Job, group: GroupView | None, observation: Observation | None) -> tuple[str, str, int | None]:
+    """(status, reason, version the group launches from now) for `plan`."""
+    if group is None:
+        return "skipped", "group not found", None
+    if job.phase.value != "pending":
+        return "would-patch", f"resumes run {job.run_id} from phase {job.phase.value}", job.source_version
+    if group.template is None:
+        lc = group.launch_configuration
+        reason = f"uses launch configuration {lc}; only launch templates are patched" if lc else "no launch template"
+        return "skipped", reason, None
+    templates: Mapping[str, TemplateView] = observation.templates if observation else {}
+    template = templates.get(group.template.main.template_id)
+    if template is None:
+        return "skipped", f"launch template {group.template.main.template_id} not found", None
+    version = template.resolve(group.template.main.version)
+    return "would-patch", _steps(group, version), version
+
+
+def _steps(group: GroupView, version: int) -> str:
+    capacity = group.capacity
+    if capacity.desired == 0:
+        up = Capacity(1, max(1, capacity.max), 1)
+        start = f"at zero: scale {capacity} -> {up}"
+    else:
+        start = f"running: add one instance ({capacity} -> desired {capacity.desired + 1})"
+    spec = group.template.main.version if group.template else "?"
+    follow = {
+        "$Latest": "the group follows $Latest",
+        "$Default": "make it the default version",
+    }.get(spec, "point the group at it")
+    where = " in its MixedInstancesPolicy" if group.template and group.template.mixed_policy else ""
+    return (
+        f"{start}; patch with AWS-RunPatchBaseline; bake an AMI; new template version from {version}, "
+        f"{follow}{where}; restore {capacity}"
+    )

@@ -1,0 +1,238 @@
+"""The run report (the JSON other tools script against) and its terminal views.
+
+Why a dict and not a dataclass for the report: its shape is a published contract (issue 3, "Interface"),
+so `build_report` spells every key out in order, and the JSON, the text table and the SNS messages are all
+rendered from that one dict. A key is never omitted: a missing value is null.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from asgpatch.model import Capacity, Job, Outcome, Phase
+
+RUN_STATUSES = ("patched", "failed", "skipped")
+PLAN_STATUSES = ("would-patch", "skipped")
+STATUSES = frozenset(RUN_STATUSES + PLAN_STATUSES)
+STATUS_STYLES = {"patched": "green", "failed": "bold red", "skipped": "yellow", "would-patch": "cyan"}
+_COUNT_ORDER = ("patched", "would-patch", "failed", "skipped")
+_ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+MISSING = "-"
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """One group's line in the report: what happened, and what it has now."""
+
+    name: str
+    status: str  # one of STATUSES
+    reason: str | None = None
+    instance_id: str | None = None
+    image_id: str | None = None
+    template_id: str | None = None
+    previous_version: int | None = None
+    version: int | None = None
+    capacity: Capacity | None = None
+
+
+def result_from_job(job: Job, capacity: Capacity | None) -> GroupResult:
+    """A finished job as a report line. `capacity` is the group's size at the end (None when it could not be
+    read), falling back to the size the job recorded. A job without an outcome did not finish (stopped,
+    interrupted): that is reported as failed, since the group may still need attention."""
+    status = job.outcome.value if job.outcome is not None else Outcome.FAILED.value
+    reason = job.reason
+    if job.outcome is None and not reason:
+        reason = f"did not finish: stopped while {job.phase.value}"
+    return GroupResult(
+        name=job.group,
+        status=status,
+        reason=reason or None,
+        instance_id=job.instance_id,
+        image_id=job.image_id,
+        template_id=job.template_id,
+        previous_version=job.source_version,
+        version=job.new_version,
+        capacity=capacity if capacity is not None else job.original,
+    )
+
+
+def iso_utc(timestamp: float) -> str:
+    """Epoch seconds as the report writes times: 2026-11-27T04:00:00Z (whole seconds, UTC)."""
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime(_ISO_FORMAT)
+
+
+def _group_entry(result: GroupResult) -> dict[str, Any]:
+    if result.status not in STATUSES:
+        raise ValueError(f"unknown report status {result.status!r} for group {result.name!r}")
+    capacity = result.capacity
+    return {
+        "name": result.name,
+        "status": result.status,
+        "reason": result.reason or None,
+        "instance_id": result.instance_id,
+        "image_id": result.image_id,
+        "launch_template": {
+            "id": result.template_id,
+            "previous_version": result.previous_version,
+            "version": result.version,
+        },
+        "capacity": {
+            "min": capacity.min if capacity else None,
+            "max": capacity.max if capacity else None,
+            "desired": capacity.desired if capacity else None,
+        },
+    }
+
+
+def build_report(run_id: str, started_at: float, finished_at: float, entries: Sequence[GroupResult]) -> dict[str, Any]:
+    """The report, key for key as the interface promises; groups in the order given."""
+    return {
+        "run_id": run_id,
+        "started_at": iso_utc(started_at),
+        "finished_at": iso_utc(finished_at),
+        "groups": [_group_entry(entry) for entry in entries],
+    }
+
+
+def render_json(report: Mapping[str, Any]) -> str:
+    """One JSON document (no trailing newline), keys in contract order, indent 2."""
+    return json.dumps(report, indent=2, ensure_ascii=False)
+
+
+# --- text -------------------------------------------------------------------------------------------------------
+
+
+def format_duration(seconds: float) -> str:
+    """42s, 3m12s, 1h05m00s: short enough for a table cell, exact enough for a run."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def _parse_iso(text: str) -> float:
+    return datetime.strptime(text, _ISO_FORMAT).replace(tzinfo=UTC).timestamp()
+
+
+def summary_line(report: Mapping[str, Any]) -> str:
+    """The one-line total, e.g. "4 patched, 1 failed, 2 skipped in 3m12s": statuses that occur, fixed order."""
+    counts = Counter(group["status"] for group in report["groups"])
+    parts = [f"{counts[status]} {status.replace('-', ' ')}" for status in _COUNT_ORDER if counts[status]]
+    elapsed = format_duration(_parse_iso(report["finished_at"]) - _parse_iso(report["started_at"]))
+    return f"{', '.join(parts) or 'no groups'} in {elapsed}"
+
+
+def _versions(template: Mapping[str, Any]) -> str:
+    previous, new = template["previous_version"], template["version"]
+    if previous is not None and new is not None:
+        return f"{previous} → {new}"
+    if previous is not None or new is not None:
+        return str(previous if previous is not None else new)
+    return MISSING
+
+
+def _capacity(capacity: Mapping[str, Any]) -> str:
+    if any(capacity[part] is None for part in ("min", "max", "desired")):
+        return MISSING
+    return f"{capacity['min']}/{capacity['max']}/{capacity['desired']}"
+
+
+def report_table(report: Mapping[str, Any]) -> Table:
+    """The summary table. Cells are Text, never markup: group names and reasons are not ours to interpret."""
+    table = Table(title=Text(f"asgpatch {report['run_id']}"), title_justify="left")
+    for header in ("Group", "Status", "AMI", "Template", "Capacity", "Reason"):
+        table.add_column(header, overflow="fold")
+    for group in report["groups"]:
+        table.add_row(
+            Text(group["name"]),
+            Text(group["status"], style=STATUS_STYLES.get(group["status"], "")),
+            Text(group["image_id"] or MISSING),
+            Text(_versions(group["launch_template"])),
+            Text(_capacity(group["capacity"])),
+            Text(group["reason"] or ""),
+        )
+    return table
+
+
+def render_text(report: Mapping[str, Any], console: Console) -> None:
+    """The end-of-run view: the table, then the one-line total."""
+    console.print(report_table(report))
+    console.print(Text(summary_line(report)))
+
+
+# --- live view --------------------------------------------------------------------------------------------------
+
+
+def _phase_text(job: Job) -> Text:
+    if job.phase is Phase.DONE and job.outcome is not None:
+        return Text(job.outcome.value, style=STATUS_STYLES.get(job.outcome.value, ""))
+    return Text(job.phase.value)
+
+
+def live_table(jobs: Sequence[Job], now: float) -> Table:
+    """One row per group: its phase (or outcome, once done) and how long it has been in that phase."""
+    table = Table(box=None, pad_edge=False)
+    for header in ("Group", "Phase", "In phase", "Instance", "Note"):
+        table.add_column(header, overflow="fold")
+    for job in jobs:
+        elapsed = MISSING if job.done else format_duration(now - job.phase_started)
+        table.add_row(
+            Text(job.group), _phase_text(job), Text(elapsed), Text(job.instance_id or MISSING), Text(job.reason)
+        )
+    return table
+
+
+class LiveView:
+    """Progress while a run ticks, for people at a terminal.
+
+    Does nothing at all unless `console.is_terminal` (and `enabled`), so piped output, `--output json` and CI
+    logs never see cursor codes. Give it a console on stderr, or enabled=False for --output json on a
+    terminal. Refreshed only by `update`: the time comes from the caller's clock, never from here.
+    Transient: it vanishes on stop, as the summary table follows.
+    """
+
+    def __init__(self, console: Console, *, enabled: bool = True) -> None:
+        self.console = console
+        self.active = enabled and console.is_terminal
+        self._live: Live | None = None
+
+    def __enter__(self) -> LiveView:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self.active and self._live is None:
+            self._live = Live(console=self.console, auto_refresh=False, transient=True)
+            self._live.start()
+
+    def update(self, jobs: Sequence[Job], now: float) -> None:
+        if not self.active:
+            return
+        self.start()
+        assert self._live is not None
+        self._live.update(live_table(jobs, now), refresh=True)
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
