@@ -1,13 +1,22 @@
-"""The asgpatch command line."""
+"""The asgpatch command line: plan, run, status, sandbox.
+
+Conventions of the AWS CLI: --region, --profile, --endpoint-url, --output text|json; exit 0 when no
+group failed, 1 when any did, 2 for bad usage or configuration — always one clear line on stderr,
+never a traceback, and nothing changed.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from asgpatch import __version__
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
@@ -72,6 +81,125 @@ def sandbox(
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     except (BotoCoreError, ClientError) as error:
         raise click.ClickException(f"seeding the demo account failed: {error}") from None
+
+
+def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One click option per configuration key, straight from config.KEYS: a single source of truth."""
+    from asgpatch.config import KEYS
+
+    for key in reversed(KEYS):
+        if key.name == "asg":
+            option = click.option("--asg", "asg", multiple=True, metavar="NAME", help=f"Repeatable: {key.help}.")
+        elif key.name == "no_reboot":
+            option = click.option("--no-reboot/--reboot", "no_reboot", default=None, help=f"{key.help} (default on).")
+        else:
+            option = click.option(key.flag, key.name, default=None, metavar=key.name.split("_")[-1].upper(),
+                                  help=f"{key.help[:1].upper()}{key.help[1:]}.")  # fmt: skip
+        command = option(command)
+    return click.option("--config", "config", default=None, metavar="FILE", help="TOML configuration file.")(command)
+
+
+def _fail_usage(message: str) -> None:
+    click.echo(f"asgpatch: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _prepare(flags: dict[str, Any]) -> tuple[Any, Any]:
+    """Resolve the configuration and connect; any problem is exit 2 with one line."""
+    from asgpatch.aws import AwsCloud, connect
+    from asgpatch.cloud import SetupError
+    from asgpatch.config import ConfigError, resolve
+
+    try:
+        config = resolve(flags, os.environ)
+    except ConfigError as error:
+        _fail_usage(str(error))
+    try:
+        cloud = AwsCloud(connect(config.region, config.profile, config.endpoint_url))
+        cloud.check()
+    except SetupError as error:
+        _fail_usage(str(error))
+    return config, cloud
+
+
+def _emit(report: dict[str, Any], config: Any, console: Any) -> None:
+    from asgpatch.report import render_json, render_text
+
+    if config.report_path:
+        try:
+            with open(config.report_path, "w", encoding="utf-8") as handle:
+                handle.write(render_json(report) + "\n")
+        except OSError as error:
+            click.echo(f"asgpatch: cannot write the report to {config.report_path}: {error.strerror}", err=True)
+    if config.output == "json":
+        click.echo(render_json(report))
+    else:
+        render_text(report, console)
+
+
+def _start_or_exit(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    from asgpatch.cloud import CloudError
+    from asgpatch.runner import UsageError
+
+    try:
+        return action()
+    except UsageError as error:
+        _fail_usage(str(error))
+    except CloudError as error:
+        click.echo(f"asgpatch: {error}", err=True)
+        sys.exit(EXIT_FAILED)
+    raise AssertionError("unreachable")
+
+
+@cli.command()
+@_setting_options
+def plan(**flags: Any) -> None:
+    """Show what `run` would do. Changes nothing."""
+    from rich.console import Console
+
+    from asgpatch import runner
+    from asgpatch.clock import WallClock
+    from asgpatch.naming import new_run_id
+
+    config, cloud = _prepare(flags)
+    clock = WallClock()
+    report = _start_or_exit(lambda: runner.plan(cloud, config, new_run_id(clock.now()), clock))
+    _emit(report, config, Console())
+
+
+@cli.command()
+@_setting_options
+def run(**flags: Any) -> None:
+    """Patch every tagged group: scale up, patch, bake an AMI, new template version, restore."""
+    from rich.console import Console
+
+    from asgpatch import runner
+    from asgpatch.clock import WallClock
+    from asgpatch.naming import new_run_id
+    from asgpatch.report import LiveView
+
+    config, cloud = _prepare(flags)
+    clock = WallClock()
+    run_id = new_run_id(clock.now())
+    console = Console(stderr=config.output == "json")
+    with LiveView(console, enabled=config.output == "text") as live:
+        try:
+            report = _start_or_exit(lambda: runner.run(cloud, config, run_id, clock, on_tick=live.update))
+        except KeyboardInterrupt:
+            live.stop()
+            click.echo(
+                f"asgpatch: interrupted; groups in flight keep their asgpatch:state tag - run again to resume "
+                f"(run {run_id})",
+                err=True,
+            )
+            sys.exit(130)
+    _emit(report, config, console)
+    if config.sns_topic_arn:
+        from asgpatch.notify import notify
+
+        for problem in notify(cloud, config.sns_topic_arn, report):
+            click.echo(f"asgpatch: notification failed: {problem}", err=True)
+    sys.exit(runner.exit_code(report))
 
 
 def main() -> None:

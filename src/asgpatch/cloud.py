@@ -4,7 +4,7 @@ tests implement it with fakes. Errors cross it as CloudError, never as botocore 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from asgpatch.model import Action, GroupView, Job, Observation
@@ -29,7 +29,6 @@ class Discovery:
     groups: tuple[GroupView, ...]  # groups carrying the patch tag (narrowed to `names` when given)
     untagged: tuple[GroupView, ...] = ()  # named with --asg but not carrying the tag (never changed)
     missing: tuple[str, ...] = ()  # named with --asg but not found
-    others: Mapping[str, str] = field(default_factory=dict)
 
 
 class Cloud(Protocol):

@@ -324,8 +324,13 @@ def _config_path(flags: Mapping[str, object | None], environ: Mapping[str, str],
     return environ.get(CONFIG_ENV) or None
 
 
+def _shown_path(path: str) -> str:
+    """A path as typed, or quoted when it holds characters that would break a one-line message."""
+    return path if path.isprintable() else repr(path)
+
+
 def _read_file(path: str) -> tuple[dict[str, Any], str]:
-    where = f"config file {path}"
+    where = f"config file {_shown_path(path)}"
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
@@ -364,13 +369,15 @@ def _from_file(path: str) -> dict[str, _Given]:
     for raw_key, value in document.items():
         name = raw_key.replace("-", "_")
         if name not in KEYS_BY_NAME:
-            raise ConfigError(f"config file {path}: unknown key {raw_key!r}{_suggestion(raw_key)}")
+            raise ConfigError(f"config file {_shown_path(path)}: unknown key {raw_key!r}{_suggestion(raw_key)}")
         if name in spelled:
-            raise ConfigError(f"config file {path}: {name} is given twice (as {spelled[name]!r} and {raw_key!r})")
+            raise ConfigError(
+                f"config file {_shown_path(path)}: {name} is given twice (as {spelled[name]!r} and {raw_key!r})"
+            )
         spelled[name] = raw_key
         line = _line_of(text, raw_key)
-        where = f"config file {path}: " + (f"line {line}: " if line else "")
-        given[name] = _Given(value, raw_key, where=where, source=f"config file {path}", from_text=False)
+        where = f"config file {_shown_path(path)}: " + (f"line {line}: " if line else "")
+        given[name] = _Given(value, raw_key, where=where, source=f"config file {_shown_path(path)}", from_text=False)
     return given
 
 

@@ -148,13 +148,13 @@ def _scale_up(name: str, original: Capacity) -> SetCapacity:
 
 
 def _launching(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
+    if _overdue(job.launch_requested or job.phase_started, obs.now, settings.launch_timeout):
+        reason = f"no instance reached InService within {_minutes(settings.launch_timeout)}"
+        return fail(job, obs.now, _with_launch_failure(reason, group))
     instance = _patch_instance(job, group, settings)
     if instance is not None:
         waiting = job.at(Phase.WAITING_INSTANCE, obs.now, instance_id=instance.instance_id)
         return Decision(waiting, (WriteState(waiting), ProtectInstance(group.name, instance.instance_id, True)))
-    if _overdue(job.launch_requested or job.phase_started, obs.now, settings.launch_timeout):
-        reason = f"no instance was launched within {_minutes(settings.launch_timeout)}"
-        return fail(job, obs.now, _with_launch_failure(reason, group))
     if job.original is not None:
         wanted = _scale_up(group.name, job.original)
         if wanted.desired is not None and group.capacity.desired < wanted.desired:
@@ -180,6 +180,12 @@ def _patch_instance(job: Job, group: GroupView, settings: Settings) -> InstanceV
 def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
     instance = group.instance(job.instance_id)
     if instance is None or instance.lifecycle in LEAVING:
+        if job.ready_at is None and job.instance_id is not None:
+            # It never came up (a failed launch): Auto Scaling launches another; wait for that one.
+            relaunch = job.at(
+                Phase.LAUNCHING, obs.now, instance_id=None, preexisting=job.preexisting | {job.instance_id}
+            )
+            return Decision(replace(relaunch, phase_started=job.phase_started))
         return fail(job, obs.now, f"the patch instance {job.instance_id} left the group before it was patched")
     if instance.lifecycle != "InService" or instance.ec2_state != "running":
         if _overdue(job.launch_requested or job.phase_started, obs.now, settings.launch_timeout):

@@ -392,7 +392,7 @@ def test_a_missing_file_named_by_the_environment(tmp_path):
 
 
 def test_a_path_with_a_nul_byte():
-    assert error_of(config_file="a\0b").startswith("config file a\0b cannot be read")
+    assert error_of(config_file="a\0b").startswith("config file 'a\\x00b' cannot be read")
 
 
 def test_a_file_that_is_not_utf8(tmp_path):

@@ -122,8 +122,22 @@ def test_no_instance_within_the_launch_timeout_fails_with_the_launch_error():
     late = job(Phase.LAUNCHING, launch_requested=NOW - 601)
     decision = decide(late, obs(group(Capacity(1, 2, 1), failed_launch="Insufficient capacity")), SETTINGS)
     assert decision.job.phase is Phase.RESTORING and decision.job.outcome is Outcome.FAILED
-    assert "no instance was launched within 10 min" in decision.job.reason
+    assert "no instance reached InService within 10 min" in decision.job.reason
     assert "Insufficient capacity" in decision.job.reason
+
+
+def test_an_instance_that_never_came_up_is_replaced_by_the_next_launch():
+    waiting = job(Phase.WAITING_INSTANCE, instance_id="i-1")
+    decision = decide(waiting, obs(group(Capacity(1, 2, 1), (ready("i-2", lifecycle="Pending"),))), SETTINGS)
+    assert decision.job.phase is Phase.LAUNCHING and "i-1" in decision.job.preexisting
+    picked = decide(decision.job, obs(group(Capacity(1, 2, 1), (ready("i-2", lifecycle="Pending"),))), SETTINGS)
+    assert picked.job.instance_id == "i-2"
+
+
+def test_a_ready_instance_that_disappears_fails_the_group():
+    waiting = job(Phase.WAITING_INSTANCE, instance_id="i-1", ready_at=NOW - 5)
+    decision = decide(waiting, obs(group(Capacity(1, 2, 1))), SETTINGS)
+    assert decision.job.outcome is Outcome.FAILED and "left the group" in decision.job.reason
 
 
 def test_waiting_instance_starts_patching_once_online():

@@ -292,6 +292,16 @@ def _merge_mixed_policy(existing: dict[str, Any] | None, update: dict[str, Any])
     return merged
 
 
+_original_terminate = asg_models.AutoScalingBackend.terminate_instance
+
+
+def _terminate_instance(self: Any, instance_id: str, should_decrement: bool) -> Any:
+    """AWS answers ValidationError for an instance no group has (moto raised StopIteration: a 500)."""
+    if not any(s.instance.id == instance_id for g in self.autoscaling_groups.values() for s in g.instance_states):
+        raise ValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
+    return _original_terminate(self, instance_id, should_decrement)
+
+
 _original_update = asg_models.AutoScalingBackend.update_auto_scaling_group
 _original_create = asg_models.AutoScalingBackend.create_auto_scaling_group
 
@@ -390,6 +400,7 @@ def install(world: World) -> AutoScalingWorld:
     backend_cls = asg_models.AutoScalingBackend
     setattr(backend_cls, "update_auto_scaling_group", _update_auto_scaling_group)
     setattr(backend_cls, "create_auto_scaling_group", _create_auto_scaling_group)
+    setattr(backend_cls, "terminate_instance", _terminate_instance)
     response_cls = asg_responses.AutoScalingResponse
     setattr(response_cls, "set_desired_capacity", _respond_set_desired_capacity)
     setattr(response_cls, "describe_scaling_activities", _respond_describe_scaling_activities)

@@ -1,0 +1,47 @@
+"""The only package that imports boto3: the `Cloud` interface carried out against AWS.
+
+    cloud = AwsCloud(connect(region, profile, endpoint_url))
+    cloud.check()                     # SetupError when AWS cannot be used at all
+    cloud.discover(...); cloud.observe(...); cloud.act(...); cloud.publish(...)
+
+Every call goes through one Caller (CloudError out, contention retried with an injected sleep).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from asgpatch.aws import discover as discovering
+from asgpatch.aws import observe as observing
+from asgpatch.aws import write
+from asgpatch.aws.api import Api
+from asgpatch.aws.errors import Caller
+from asgpatch.aws.session import Clients, connect
+from asgpatch.cloud import Discovery
+from asgpatch.model import Action, Job, Observation
+
+__all__ = ["AwsCloud", "Clients", "connect"]
+
+
+class AwsCloud:
+    """Cloud over boto3 clients. `sleep` paces the contention retries (tests pass a fake)."""
+
+    def __init__(self, clients: Clients, sleep: Callable[[float], None] = time.sleep, attempts: int = 5) -> None:
+        self.clients = clients
+        self.api = Api(clients, Caller(sleep=sleep, attempts=attempts))
+
+    def check(self) -> None:
+        self.clients.check()
+
+    def discover(self, tag_key: str, tag_value: str, names: Sequence[str] = ()) -> Discovery:
+        return discovering.discover(self.api, tag_key, tag_value, names)
+
+    def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
+        return observing.observe(self.api, jobs, now)
+
+    def act(self, action: Action) -> str | int | None:
+        return write.act(self.api, action)
+
+    def publish(self, topic_arn: str, subject: str, message: str, attributes: Mapping[str, str]) -> None:
+        write.publish(self.api, topic_arn, subject, message, attributes)

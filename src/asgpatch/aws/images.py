@@ -1,0 +1,50 @@
+"""The image of every job that has one (by id), or that is IMAGING without one (by its natural-key name).
+
+Ids go in an `image-id` filter, not ImageIds: ImageIds fails the whole call when one image is gone
+(InvalidAMIID.NotFound), and a tick reads many at once. An image not found is simply absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from asgpatch import naming
+from asgpatch.aws.api import Api, chunks
+from asgpatch.model import ImageView, Job, Phase
+
+PER_CALL = 100  # values in one filter
+
+
+def image_view(raw: dict[str, Any]) -> ImageView:
+    reason = (raw.get("StateReason") or {}).get("Message") or ""
+    return ImageView(image_id=str(raw["ImageId"]), state=str(raw.get("State", "")), reason=str(reason))
+
+
+def images_by_id(api: Api, image_ids: Iterable[str]) -> dict[str, ImageView]:
+    found: dict[str, ImageView] = {}
+    for chunk in chunks(image_ids, PER_CALL):
+        for raw in api.items(api.ec2.describe_images, "Images", Filters=[{"Name": "image-id", "Values": chunk}]):
+            found[raw["ImageId"]] = image_view(raw)
+    return found
+
+
+def images_by_name(api: Api, names: Iterable[str]) -> dict[str, ImageView]:
+    """Our own images with these names (AMI names are unique per account and region)."""
+    found: dict[str, ImageView] = {}
+    for chunk in chunks(names, PER_CALL):
+        wanted = [{"Name": "name", "Values": chunk}]
+        for raw in api.items(api.ec2.describe_images, "Images", Owners=["self"], Filters=wanted):
+            found[raw["Name"]] = image_view(raw)
+    return found
+
+
+def observe_images(api: Api, jobs: Iterable[Job]) -> dict[str, ImageView]:
+    """Group -> image: by id where the job has one, by name for IMAGING jobs that lost it."""
+    jobs = list(jobs)
+    by_id = images_by_id(api, [j.image_id for j in jobs if j.image_id])
+    lost = {naming.image_name(j.group, j.run_id): j for j in jobs if j.phase is Phase.IMAGING and not j.image_id}
+    by_name = images_by_name(api, lost) if lost else {}
+    found = {j.group: by_id[j.image_id] for j in jobs if j.image_id and j.image_id in by_id}
+    found.update({job.group: by_name[name] for name, job in lost.items() if name in by_name})
+    return found

@@ -1,0 +1,87 @@
+"""One tick's read of everything the jobs in flight need, batched per kind across all jobs.
+
+Cost for N jobs (one group each): ceil(N/100) DescribeAutoScalingGroups; ceil(I/100) DescribeInstances
+for the I instances that matter; ceil(I'/50) DescribeInstanceInformation for those running in phases
+that wait on SSM; about ceil(P/50) ListCommandInvocations for P jobs PATCHING; ceil(M/100)
+DescribeImages for M jobs with an image; ceil(T/100) DescribeLaunchTemplates plus one
+DescribeLaunchTemplateVersions per template for jobs in PENDING, IMAGING and UPDATING_TEMPLATE; and
+for L jobs LAUNCHING or WAITING_INSTANCE one DescribeScalingActivities each when L <= 10, else about
+ceil(3L/100) pages of the account-wide listing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from asgpatch.aws.activities import failed_launches
+from asgpatch.aws.api import Api
+from asgpatch.aws.commands import observe_commands
+from asgpatch.aws.groups import describe_named, group_views
+from asgpatch.aws.images import observe_images
+from asgpatch.aws.instances import Ec2Facts, ec2_facts, ssm_pings
+from asgpatch.aws.templates import observe_templates
+from asgpatch.model import GroupView, InstanceView, Job, Observation, Phase
+
+LAUNCH_PHASES = frozenset({Phase.LAUNCHING, Phase.WAITING_INSTANCE})
+SSM_PHASES = frozenset({Phase.LAUNCHING, Phase.WAITING_INSTANCE, Phase.PATCHING})
+
+
+def watched(job: Job, view: GroupView) -> list[str]:
+    """The instances whose EC2/SSM facts decide needs: while launching every instance that was not
+    there before our scale-up (the patch instance is among them), later only the patch instance."""
+    present = [i.instance_id for i in view.instances]
+    if job.phase in LAUNCH_PHASES and not job.instance_id:
+        return [i for i in present if i not in job.preexisting]
+    return [job.instance_id] if job.instance_id in present else []
+
+
+def _described(instance: InstanceView, facts: Mapping[str, Ec2Facts], pings: Mapping[str, str]) -> InstanceView:
+    fact = facts[instance.instance_id]
+    return replace(
+        instance, ec2_state=fact.state, launch_time=fact.launch_time, ssm_ping=pings.get(instance.instance_id)
+    )
+
+
+def fill_instances(api: Api, jobs: Sequence[Job], views: dict[str, GroupView | None]) -> None:
+    """Add EC2 state, launch time and SSM ping to the watched instances of every group."""
+    watching = {job.group: (job, view) for job in jobs if (view := views.get(job.group)) is not None}
+    ids = {group: watched(job, view) for group, (job, view) in watching.items()}
+    facts = ec2_facts(api, [i for group_ids in ids.values() for i in group_ids])
+    running = [
+        i for group, (job, _) in watching.items() if job.phase in SSM_PHASES
+        for i in ids[group] if i in facts and facts[i].state == "running"
+    ]  # fmt: skip
+    pings = ssm_pings(api, running) if running else {}
+    for group, (_, view) in watching.items():
+        described = tuple(
+            _described(i, facts, pings) if i.instance_id in ids[group] and i.instance_id in facts else i
+            for i in view.instances
+        )
+        views[group] = replace(view, instances=described)
+
+
+def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
+    jobs = list({job.group: job for job in jobs}.values())
+    raws = describe_named(api, [job.group for job in jobs])
+    parsed = {view.name: view for view in group_views(api, raws.values())}
+    views: dict[str, GroupView | None] = {job.group: parsed.get(job.group) for job in jobs}
+    fill_instances(api, jobs, views)
+    launching = [job for job in jobs if job.phase in LAUNCH_PHASES and views[job.group] is not None]
+    for group, message in failed_launches(api, launching).items():
+        view = views[group]
+        if view is not None:
+            views[group] = replace(view, failed_launch=message)
+    commands = observe_commands(api, [job for job in jobs if views[job.group] is not None])
+    images = observe_images(api, jobs)
+    templates = observe_templates(api, jobs, views)
+    return {
+        job.group: Observation(
+            now=now,
+            group=views[job.group],
+            templates=templates.get(job.group, {}),
+            command=commands.get(job.group),
+            image=images.get(job.group),
+        )
+        for job in jobs
+    }

@@ -1,0 +1,190 @@
+"""Launch templates for the jobs that need them: default and latest version, the images of the
+versions that matter, and the version this run already made (the natural key on a retry).
+
+One DescribeLaunchTemplates per 100 templates, then per template one DescribeLaunchTemplateVersions:
+the newest RUN_WINDOW versions when a run's version is looked for (they also answer for recent
+numbers), plus the specific older numbers the group and job still name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from asgpatch import naming
+from asgpatch.aws.api import Api, chunks
+from asgpatch.cloud import CloudError
+from asgpatch.model import GroupView, Job, Phase, TemplateSpec, TemplateView
+
+TEMPLATE_PHASES = frozenset({Phase.PENDING, Phase.IMAGING, Phase.UPDATING_TEMPLATE})
+PER_CALL = 100
+RUN_WINDOW = 20  # how many of the newest versions may hold this run's version
+PAGE = 200
+
+Raw = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Version:
+    number: int
+    image_id: str
+    description: str
+
+
+@dataclass
+class Need:
+    """What one template is read for."""
+
+    specs: set[str] = field(default_factory=set)  # "$Default", "$Latest" or numbers, as groups name them
+    numbers: set[int] = field(default_factory=set)
+    search: bool = False  # look among the newest versions for a run's version
+
+
+def needs_of(jobs: Sequence[Job], views: Mapping[str, GroupView | None]) -> dict[str, Need]:
+    needs: dict[str, Need] = {}
+    for job in jobs:
+        if job.phase not in TEMPLATE_PHASES:
+            continue
+        view = views.get(job.group)
+        specs: list[TemplateSpec] = []
+        if view is not None and view.template is not None:
+            specs = [view.template.main, *view.template.overrides]
+        for spec in specs:
+            needs.setdefault(spec.template_id, Need()).specs.add(spec.version)
+        if job.template_id:
+            need = needs.setdefault(job.template_id, Need())
+            need.numbers.update(n for n in (job.source_version, job.new_version) if n is not None)
+            need.search |= job.phase is Phase.UPDATING_TEMPLATE and job.new_version is None
+    return needs
+
+
+def describe_templates(api: Api, template_ids: Iterable[str]) -> dict[str, Raw]:
+    """Template id -> DescribeLaunchTemplates entry; deleted templates are absent."""
+    found: dict[str, Raw] = {}
+    for chunk in chunks(template_ids, PER_CALL):
+        try:
+            found.update(_templates(api, chunk))
+        except CloudError as error:
+            if "NotFound" not in error.code and "Malformed" not in error.code:
+                raise
+            for template_id in chunk:
+                try:
+                    found.update(_templates(api, [template_id]))
+                except CloudError as single:
+                    if "NotFound" not in single.code and "Malformed" not in single.code:
+                        raise
+    return found
+
+
+def _templates(api: Api, ids: list[str]) -> dict[str, Raw]:
+    fn = api.ec2.describe_launch_templates
+    return {t["LaunchTemplateId"]: t for t in api.items(fn, "LaunchTemplates", LaunchTemplateIds=ids)}
+
+
+def _version(raw: Raw) -> Version:
+    return Version(
+        number=int(raw["VersionNumber"]),
+        image_id=str((raw.get("LaunchTemplateData") or {}).get("ImageId") or ""),
+        description=str(raw.get("VersionDescription") or ""),
+    )
+
+
+def describe_versions(api: Api, template_id: str, numbers: Iterable[int], low: int | None) -> dict[int, Version]:
+    """The versions `numbers`, plus every version from `low` on when `low` is given."""
+    fn = api.ec2.describe_launch_template_versions
+    found: dict[int, Version] = {}
+    if low is not None:
+        for raw in api.items(
+            fn, "LaunchTemplateVersions", LaunchTemplateId=template_id, MinVersion=str(low), MaxResults=PAGE
+        ):
+            found[int(raw["VersionNumber"])] = _version(raw)
+    rest = sorted(n for n in set(numbers) if n not in found and n > 0)
+    if not rest:
+        return found
+    try:
+        for raw in api.items(
+            fn, "LaunchTemplateVersions", LaunchTemplateId=template_id, Versions=[str(n) for n in rest]
+        ):
+            found[int(raw["VersionNumber"])] = _version(raw)
+    except CloudError as error:
+        if "NotFound" not in error.code:
+            raise
+        for number in rest:  # a deleted version spoils the batch: read the others one by one
+            try:
+                for raw in api.items(
+                    fn, "LaunchTemplateVersions", LaunchTemplateId=template_id, Versions=[str(number)]
+                ):
+                    found[int(raw["VersionNumber"])] = _version(raw)
+            except CloudError as single:
+                if "NotFound" not in single.code:
+                    raise
+    return found
+
+
+def _resolve(spec: str, default: int, latest: int) -> int | None:
+    if spec == "$Default":
+        return default
+    if spec == "$Latest":
+        return latest
+    return int(spec) if spec.isdigit() else None
+
+
+def template_views(
+    api: Api, needs: Mapping[str, Need]
+) -> tuple[dict[str, TemplateView], dict[str, dict[int, Version]]]:
+    """Per template: its view (images of the versions read) and the versions read."""
+    views: dict[str, TemplateView] = {}
+    read: dict[str, dict[int, Version]] = {}
+    for template_id, raw in describe_templates(api, needs).items():
+        need = needs[template_id]
+        default, latest = int(raw["DefaultVersionNumber"]), int(raw["LatestVersionNumber"])
+        numbers = need.numbers | {n for s in need.specs if (n := _resolve(s, default, latest)) is not None}
+        low = max(1, latest - RUN_WINDOW + 1) if need.search else None
+        versions = describe_versions(api, template_id, numbers, low)
+        read[template_id] = versions
+        views[template_id] = TemplateView(
+            template_id=template_id,
+            name=str(raw.get("LaunchTemplateName", "")),
+            default_version=default,
+            latest_version=latest,
+            images={n: v.image_id for n, v in sorted(versions.items())},
+        )
+    return views, read
+
+
+def run_version(versions: Mapping[int, Version], job: Job) -> int | None:
+    """The newest version that names this run and (when the job knows its image) uses that image:
+    groups sharing a template in one run each get their own version."""
+    for number in sorted(versions, reverse=True):
+        version = versions[number]
+        if naming.mentions_run(version.description, job.run_id) and (
+            not job.image_id or version.image_id == job.image_id
+        ):
+            return number
+    return None
+
+
+def observe_templates(
+    api: Api, jobs: Sequence[Job], views: Mapping[str, GroupView | None]
+) -> dict[str, dict[str, TemplateView]]:
+    """Group -> {template id -> view} for the jobs in PENDING, IMAGING and UPDATING_TEMPLATE."""
+    needs = needs_of(jobs, views)
+    if not needs:
+        return {}
+    shared, read = template_views(api, needs)
+    answer: dict[str, dict[str, TemplateView]] = {}
+    for job in jobs:
+        if job.phase not in TEMPLATE_PHASES:
+            continue
+        view = views.get(job.group)
+        ids = [
+            s.template_id for s in ([view.template.main, *view.template.overrides] if view and view.template else [])
+        ]
+        ids += [job.template_id] if job.template_id else []
+        mine = {tid: shared[tid] for tid in dict.fromkeys(ids) if tid in shared}
+        if job.template_id in mine and job.phase is Phase.UPDATING_TEMPLATE:
+            tid = job.template_id
+            mine[tid] = replace(mine[tid], run_version=run_version(read[tid], job))
+        answer[job.group] = mine
+    return answer

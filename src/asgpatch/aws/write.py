@@ -1,0 +1,311 @@
+"""Actions into API calls, one function per action, each idempotent where AWS lets it be.
+
+Natural keys make the creating calls safe to repeat: CreateImage answers a duplicate name with the
+image that already has it; CreateTemplateVersion first looks for a version of this run that uses this
+image. Removing what is already gone (an image, a terminated instance) counts as done.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from asgpatch import state
+from asgpatch.aws.api import Api
+from asgpatch.aws.commands import DOCUMENT
+from asgpatch.aws.groups import describe_named
+from asgpatch.aws.images import images_by_name
+from asgpatch.cloud import CloudError
+from asgpatch.model import (
+    Action,
+    CancelCommand,
+    ClearState,
+    CreateImage,
+    CreateTemplateVersion,
+    DeregisterImage,
+    ProtectInstance,
+    ResumeProcesses,
+    SendPatchCommand,
+    SetCapacity,
+    SetDefaultVersion,
+    SuspendProcesses,
+    TerminateInstance,
+    UseTemplateVersion,
+    WriteResult,
+    WriteState,
+)
+
+LEASE_TAG = "asgpatch:lease"
+SUBJECT_LIMIT = 99  # SNS: "less than 100 characters", no line breaks
+
+Result = str | int | None
+
+
+# --- tags on the group ---------------------------------------------------------------------------
+
+
+def _tag(api: Api, group: str, key: str, value: str) -> None:
+    tag = {
+        "ResourceId": group,
+        "ResourceType": "auto-scaling-group",
+        "Key": key,
+        "Value": value,
+        "PropagateAtLaunch": False,
+    }
+    api.call(api.autoscaling.create_or_update_tags, Tags=[tag])
+
+
+def write_state(api: Api, action: WriteState) -> Result:
+    _tag(api, action.job.group, state.STATE_TAG, state.encode(action.job))
+    return None
+
+
+def clear_state(api: Api, action: ClearState) -> Result:
+    tags = [
+        {"ResourceId": action.group, "ResourceType": "auto-scaling-group", "Key": key}
+        for key in (state.STATE_TAG, LEASE_TAG)
+    ]
+    api.call(api.autoscaling.delete_tags, Tags=tags)
+    return None
+
+
+def write_result(api: Api, action: WriteResult) -> Result:
+    _tag(api, action.group, state.RESULT_TAG, action.value[: state.TAG_VALUE_LIMIT])
+    return None
+
+
+# --- the group's processes, capacity and instances -----------------------------------------------
+
+
+def suspend(api: Api, action: SuspendProcesses) -> Result:
+    if action.processes:
+        fn = api.autoscaling.suspend_processes
+        api.call(fn, AutoScalingGroupName=action.group, ScalingProcesses=sorted(action.processes))
+    return None
+
+
+def resume(api: Api, action: ResumeProcesses) -> Result:
+    if action.processes:
+        fn = api.autoscaling.resume_processes
+        api.call(fn, AutoScalingGroupName=action.group, ScalingProcesses=sorted(action.processes))
+    return None
+
+
+def set_capacity(api: Api, action: SetCapacity) -> Result:
+    fields = {"MinSize": action.min, "MaxSize": action.max, "DesiredCapacity": action.desired}
+    given = {k: v for k, v in fields.items() if v is not None}
+    if given:
+        api.call(api.autoscaling.update_auto_scaling_group, AutoScalingGroupName=action.group, **given)
+    return None
+
+
+def protect(api: Api, action: ProtectInstance) -> Result:
+    fn = api.autoscaling.set_instance_protection
+    api.call(
+        fn, AutoScalingGroupName=action.group, InstanceIds=[action.instance_id], ProtectedFromScaleIn=action.protected
+    )
+    return None
+
+
+def terminate(api: Api, action: TerminateInstance) -> Result:
+    fn = api.autoscaling.terminate_instance_in_auto_scaling_group
+    try:
+        api.call(fn, InstanceId=action.instance_id, ShouldDecrementDesiredCapacity=action.decrement)
+    except CloudError as error:
+        # "Instance Id not found": it already left the group, which is what we asked for.
+        if not (error.code == "ValidationError" and "not found" in error.message.lower()):
+            raise
+    return None
+
+
+# --- SSM -----------------------------------------------------------------------------------------
+
+
+def send_patch(api: Api, action: SendPatchCommand) -> Result:
+    answer = api.call(
+        api.ssm.send_command,
+        DocumentName=DOCUMENT,
+        InstanceIds=[action.instance_id],
+        Parameters={"Operation": [action.operation], "RebootOption": [action.reboot_option]},
+        Comment=action.comment,
+        TimeoutSeconds=action.timeout_seconds,
+    )
+    return str(answer["Command"]["CommandId"])
+
+
+def cancel(api: Api, action: CancelCommand) -> Result:
+    api.call(api.ssm.cancel_command, CommandId=action.command_id, InstanceIds=[action.instance_id])
+    return None
+
+
+# --- images --------------------------------------------------------------------------------------
+
+
+def create_image(api: Api, action: CreateImage) -> Result:
+    params: dict[str, Any] = {
+        "InstanceId": action.instance_id,
+        "Name": action.name,
+        "Description": action.description,
+        "NoReboot": action.no_reboot,
+    }
+    if action.tags:
+        tags = [{"Key": k, "Value": v} for k, v in action.tags.items()]
+        params["TagSpecifications"] = [{"ResourceType": kind, "Tags": tags} for kind in ("image", "snapshot")]
+    try:
+        return str(api.call(api.ec2.create_image, **params)["ImageId"])
+    except CloudError as error:
+        if error.code != "InvalidAMIName.Duplicate":
+            raise
+        existing = images_by_name(api, [action.name]).get(action.name)
+        if existing is None:
+            raise
+        return existing.image_id
+
+
+def deregister_image(api: Api, action: DeregisterImage) -> Result:
+    try:
+        api.call(api.ec2.deregister_image, ImageId=action.image_id, DeleteAssociatedSnapshots=True)
+    except CloudError as error:
+        if error.code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+            raise
+    return None
+
+
+# --- launch templates ----------------------------------------------------------------------------
+
+
+def run_key(description: str) -> str:
+    """The part of a version description that names the run ("asgpatch <run>" before the colon)."""
+    return description.partition(":")[0]
+
+
+def existing_version(api: Api, action: CreateTemplateVersion) -> int | None:
+    """A version of this template that uses this image and names this run, if one exists."""
+    fn = api.ec2.describe_launch_template_versions
+    wanted = [{"Name": "image-id", "Values": [action.image_id]}]
+    key = run_key(action.description)
+    found = None
+    for raw in api.items(
+        fn, "LaunchTemplateVersions", LaunchTemplateId=action.template_id, Filters=wanted, MaxResults=200
+    ):
+        image = (raw.get("LaunchTemplateData") or {}).get("ImageId")
+        if image == action.image_id and key in str(raw.get("VersionDescription") or ""):
+            found = max(found or 0, int(raw["VersionNumber"]))
+    return found
+
+
+def create_version(api: Api, action: CreateTemplateVersion) -> Result:
+    existing = existing_version(api, action)
+    if existing is not None:
+        return existing
+    answer = api.call(
+        api.ec2.create_launch_template_version,
+        LaunchTemplateId=action.template_id,
+        SourceVersion=str(action.source_version),
+        VersionDescription=action.description,
+        LaunchTemplateData={"ImageId": action.image_id},
+    )
+    return int(answer["LaunchTemplateVersion"]["VersionNumber"])
+
+
+def set_default(api: Api, action: SetDefaultVersion) -> Result:
+    api.call(api.ec2.modify_launch_template, LaunchTemplateId=action.template_id, DefaultVersion=str(action.version))
+    return None
+
+
+def _specs(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
+    template = policy.get("LaunchTemplate") or {}
+    specs = [template.get("LaunchTemplateSpecification")]
+    specs += [o.get("LaunchTemplateSpecification") for o in template.get("Overrides") or []]
+    return [spec for spec in specs if spec]
+
+
+def _template_name(api: Api, template_id: str, policy: Mapping[str, Any]) -> str | None:
+    """The template's name, needed only when some specification names a template by name alone:
+    from the policy when a specification carries both, else one DescribeLaunchTemplates."""
+    specs = _specs(policy)
+    if not any(s.get("LaunchTemplateName") and not s.get("LaunchTemplateId") for s in specs):
+        return None
+    for spec in specs:
+        if spec.get("LaunchTemplateId") == template_id and spec.get("LaunchTemplateName"):
+            return str(spec["LaunchTemplateName"])
+    answer = api.call(api.ec2.describe_launch_templates, LaunchTemplateIds=[template_id])
+    return str(answer["LaunchTemplates"][0]["LaunchTemplateName"])
+
+
+def repoint(policy: Mapping[str, Any], template_id: str, name: str | None, version: str) -> dict[str, Any]:
+    """The policy with every specification of `template_id` (by id, or by `name`) at `version`;
+    each specification names the template by id or by name, never both, as AWS requires."""
+    updated = copy.deepcopy(dict(policy))
+    for spec in _specs(updated):
+        if spec.get("LaunchTemplateId") == template_id or (
+            name and not spec.get("LaunchTemplateId") and spec.get("LaunchTemplateName") == name
+        ):
+            spec["Version"] = version
+        if spec.get("LaunchTemplateId"):
+            spec.pop("LaunchTemplateName", None)
+    return {k: v for k, v in updated.items() if k in ("LaunchTemplate", "InstancesDistribution")}
+
+
+def use_version(api: Api, action: UseTemplateVersion) -> Result:
+    fn = api.autoscaling.update_auto_scaling_group
+    version = str(action.version)
+    if not action.mixed_policy:
+        api.call(
+            fn,
+            AutoScalingGroupName=action.group,
+            LaunchTemplate={"LaunchTemplateId": action.template_id, "Version": version},
+        )
+        return None
+    raw = describe_named(api, [action.group]).get(action.group)
+    if raw is None or not raw.get("MixedInstancesPolicy"):
+        raise CloudError(
+            "ValidationError", f"group {action.group} has no MixedInstancesPolicy", "UpdateAutoScalingGroup"
+        )
+    policy = raw["MixedInstancesPolicy"]
+    name = _template_name(api, action.template_id, policy)
+    updated = repoint(policy, action.template_id, name, version)
+    api.call(fn, AutoScalingGroupName=action.group, MixedInstancesPolicy=updated)
+    return None
+
+
+# --- dispatch and SNS ----------------------------------------------------------------------------
+
+HANDLERS: dict[type, Callable[[Api, Any], Result]] = {
+    WriteState: write_state,
+    ClearState: clear_state,
+    WriteResult: write_result,
+    SuspendProcesses: suspend,
+    ResumeProcesses: resume,
+    SetCapacity: set_capacity,
+    ProtectInstance: protect,
+    TerminateInstance: terminate,
+    SendPatchCommand: send_patch,
+    CancelCommand: cancel,
+    CreateImage: create_image,
+    DeregisterImage: deregister_image,
+    CreateTemplateVersion: create_version,
+    SetDefaultVersion: set_default,
+    UseTemplateVersion: use_version,
+}
+
+
+def act(api: Api, action: Action) -> Result:
+    handler = HANDLERS.get(type(action))
+    if handler is None:
+        raise TypeError(f"no AWS call for {type(action).__name__}")
+    return handler(api, action)
+
+
+def publish(api: Api, topic_arn: str, subject: str, message: str, attributes: Mapping[str, str]) -> None:
+    params: dict[str, Any] = {
+        "TopicArn": topic_arn,
+        "Message": message,
+        # SNS refuses an attribute with an empty value: such an attribute is left out.
+        "MessageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v},
+    }
+    clean = " ".join(subject.split())[:SUBJECT_LIMIT]
+    if clean:
+        params["Subject"] = clean
+    api.call(api.sns.publish, **params)

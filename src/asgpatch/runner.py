@@ -1,0 +1,89 @@
+"""`plan` and `run` from start to report, given a Cloud: discovery, intake, the engine, the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from asgpatch.clock import Clock
+from asgpatch.cloud import Cloud, Discovery
+from asgpatch.config import RunConfig
+from asgpatch.model import Capacity, Job, Outcome
+from asgpatch.planning import Intake, take_in, would
+from asgpatch.report import GroupResult, build_report, result_from_job
+from asgpatch.tick import Engine
+
+Report = dict[str, Any]
+
+
+class UsageError(Exception):
+    """Bad input found while reading the account (e.g. an --asg name that does not exist)."""
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: str
+    started_at: float
+    discovery: Discovery
+    intake: Intake
+
+
+def start(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Started:
+    started_at = clock.now()
+    settings = config.settings
+    discovery = cloud.discover(settings.tag_key, settings.tag_value, config.asg_names)
+    if discovery.missing:
+        names = ", ".join(discovery.missing)
+        raise UsageError(f"no Auto Scaling group named {names} in this account and region")
+    return Started(run_id, started_at, discovery, take_in(discovery, run_id, settings))
+
+
+def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
+    """What `run` would do. Reads only."""
+    started = start(cloud, config, run_id, clock)
+    views = {g.name: g for g in started.discovery.groups}
+    pending = [j for j in started.intake.jobs if j.phase.value == "pending"]
+    observations = cloud.observe(pending, clock.now()) if pending else {}
+    results = []
+    for job in started.intake.jobs:
+        group = views.get(job.group)
+        status, reason, version = would(job, group, observations.get(job.group))
+        template = group.template.main.template_id if group and group.template else None
+        capacity = group.capacity if group else None
+        results.append(GroupResult(job.group, status, reason, template_id=template, previous_version=version,
+                                   capacity=capacity))  # fmt: skip
+    return build_report(run_id, started.started_at, clock.now(), results + _skipped(started))
+
+
+def run(
+    cloud: Cloud,
+    config: RunConfig,
+    run_id: str,
+    clock: Clock,
+    on_tick: Callable[[Sequence[Job], float], None] | None = None,
+) -> Report:
+    started = start(cloud, config, run_id, clock)
+    engine = Engine(cloud, config.settings, clock, config.concurrency, config.poll_seconds, on_tick)
+    jobs = engine.run_until_done(list(started.intake.jobs))
+    final = _final_capacities(cloud, jobs, clock)
+    results = [result_from_job(job, final.get(job.group)) for job in jobs]
+    return build_report(run_id, started.started_at, clock.now(), results + _skipped(started))
+
+
+def _final_capacities(cloud: Cloud, jobs: Sequence[Job], clock: Clock) -> dict[str, Capacity]:
+    """One batched read after the run, so the report shows each group as it really is now."""
+    if not jobs:
+        return {}
+    observations = cloud.observe(jobs, clock.now())
+    return {name: o.group.capacity for name, o in observations.items() if o.group is not None}
+
+
+def _skipped(started: Started) -> list[GroupResult]:
+    return [GroupResult(group.name, "skipped", reason, capacity=group.capacity) for group, reason in
+            started.intake.skipped]  # fmt: skip
+
+
+def exit_code(report: Report) -> int:
+    """0 when no group failed, 1 when any did."""
+    return 1 if any(g["status"] == Outcome.FAILED.value for g in report["groups"]) else 0

@@ -1,0 +1,77 @@
+"""Write paths the sandbox cannot show: AWS's "already gone" answers count as done, and the policy
+rewrite for UseTemplateVersion names each template by id or by name, never both."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from asgpatch.aws.api import Api
+from asgpatch.aws.errors import Caller
+from asgpatch.aws.write import act, repoint
+from asgpatch.cloud import CloudError
+from asgpatch.model import DeregisterImage, TerminateInstance
+
+
+class Failing:
+    """A client whose every method raises the given AWS error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+        self.meta = SimpleNamespace(method_to_api_mapping={})
+
+    def __getattr__(self, name: str) -> Any:
+        def method(**_: Any) -> Any:
+            raise ClientError({"Error": {"Code": self.code, "Message": self.message}}, name)
+
+        return method
+
+
+def api_with(client: Failing) -> Api:
+    clients = SimpleNamespace(autoscaling=client, ec2=client, ssm=client, sns=client, probe=client)
+    return Api(clients, Caller(sleep=lambda _: None))  # type: ignore[arg-type]
+
+
+def test_terminating_an_instance_that_already_left_is_done() -> None:
+    gone = Failing("ValidationError", "Instance Id not found - No managed instance found for instance ID: i-0abc")
+    assert act(api_with(gone), TerminateInstance("i-0abc", decrement=True)) is None
+
+
+def test_other_termination_errors_surface() -> None:
+    refused = Failing("ValidationError", "The instance i-0abc is in Standby")
+    with pytest.raises(CloudError):
+        act(api_with(refused), TerminateInstance("i-0abc", decrement=True))
+
+
+@pytest.mark.parametrize("code", ["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"])
+def test_deregistering_an_image_that_is_gone_is_done(code: str) -> None:
+    assert act(api_with(Failing(code, "no such image")), DeregisterImage("ami-0abc")) is None
+
+
+def test_repoint_changes_every_spec_of_the_template_and_names_each_once() -> None:
+    by_name = {"LaunchTemplateName": "a", "Version": "1"}
+    other = {"LaunchTemplateId": "lt-b", "LaunchTemplateName": "b"}
+    policy = {
+        "LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateId": "lt-a", "LaunchTemplateName": "a", "Version": "3"},
+            "Overrides": [
+                {"InstanceType": "t3.micro"},
+                {"InstanceType": "t3.small", "LaunchTemplateSpecification": by_name},
+                {"InstanceType": "m5.large", "LaunchTemplateSpecification": other},
+            ],
+        },
+        "InstancesDistribution": {"OnDemandBaseCapacity": 1},
+    }
+
+    updated = repoint(policy, "lt-a", "a", "7")
+
+    template = updated["LaunchTemplate"]
+    assert template["LaunchTemplateSpecification"] == {"LaunchTemplateId": "lt-a", "Version": "7"}
+    assert template["Overrides"][0] == {"InstanceType": "t3.micro"}
+    assert template["Overrides"][1]["LaunchTemplateSpecification"] == {"LaunchTemplateName": "a", "Version": "7"}
+    assert template["Overrides"][2]["LaunchTemplateSpecification"] == {"LaunchTemplateId": "lt-b"}
+    assert updated["InstancesDistribution"] == {"OnDemandBaseCapacity": 1}
+    assert policy["LaunchTemplate"]["LaunchTemplateSpecification"]["Version"] == "3"  # type: ignore[index]
