@@ -1,12 +1,17 @@
-"""`make demo`: start the sandbox with the demo account and show it.
+"""`make demo`: the real patch cycle against the local sandbox's demo account.
 
-Until the patch cycle lands this is a tour of the sandbox: the seeded account, an instance booting
-(Pending → InService), SSM registration and a patch-baseline run, an image being baked.
+Starts `asgpatch sandbox --seed demo` (a believable account: scheduled groups at zero, a running
+group, a MixedInstancesPolicy group, an untagged and an opted-out group), shows it, runs
+`asgpatch plan` and `asgpatch run` exactly as a user would (as commands, with AWS_ENDPOINT_URL set),
+then shows the account again: every tagged group launches a freshly patched image, capacity is back,
+and the groups without the tag were not touched.
 """
 
 from __future__ import annotations
 
-import time
+import os
+import subprocess
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -14,7 +19,7 @@ from rich.table import Table
 
 from asgpatch.sandbox.process import SandboxProcess
 
-FAST_WORLD = ("--launch-seconds", "2", "--ssm-seconds", "1", "--patch-seconds", "2", "--image-seconds", "2")
+FAST_WORLD = ("--launch-seconds", "2", "--ssm-seconds", "1", "--patch-seconds", "3", "--image-seconds", "2")
 console = Console()
 
 
@@ -22,87 +27,66 @@ def _tag(group: dict[str, Any], key: str) -> str:
     return next((t["Value"] for t in group.get("Tags", []) if t["Key"] == key), "—")
 
 
-def _template_ref(group: dict[str, Any]) -> str:
+def _spec(group: dict[str, Any]) -> dict[str, str]:
     if "MixedInstancesPolicy" in group:
-        spec = group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
-        return f"{spec['LaunchTemplateName']} {spec.get('Version', '$Default')} (mixed)"
-    spec = group.get("LaunchTemplate", {})
-    return f"{spec.get('LaunchTemplateName', '?')} {spec.get('Version', '$Default')}"
+        return dict(group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"])
+    return dict(group.get("LaunchTemplate", {}))
 
 
-def show_account(autoscaling: Any) -> None:
-    table = Table(title="Demo account (sandbox, us-east-1)")
-    for column in ("group", "ep:asg:patch", "min/max/desired", "launch template", "scheduled actions", "instances"):
+def _image_launched(ec2: Any, spec: dict[str, str]) -> str:
+    version = spec.get("Version", "$Default")
+    found = ec2.describe_launch_template_versions(LaunchTemplateId=spec["LaunchTemplateId"], Versions=[version])
+    return str(found["LaunchTemplateVersions"][0]["LaunchTemplateData"]["ImageId"])
+
+
+def _last_result(group: dict[str, Any]) -> str:
+    """`<run> <result> <ami> <time> [reason]` → `<result> <time>`."""
+    parts = _tag(group, "asgpatch:last-result").split()
+    return f"{parts[1]} {parts[3]}" if len(parts) >= 4 else "—"
+
+
+def show_account(sandbox: SandboxProcess, title: str) -> None:
+    autoscaling, ec2 = sandbox.client("autoscaling"), sandbox.client("ec2")
+    table = Table(title=title)
+    for column in ("group", "ep:asg:patch", "min/max/desired", "template version", "launches image", "last result"):
         table.add_column(column)
     for group in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]:
-        actions = autoscaling.describe_scheduled_actions(AutoScalingGroupName=group["AutoScalingGroupName"])
-        schedule = ", ".join(
-            f"{a['ScheduledActionName']} {a.get('Recurrence', '')}" for a in actions["ScheduledUpdateGroupActions"]
-        )
+        spec = _spec(group)
+        mixed = " (mixed)" if "MixedInstancesPolicy" in group else ""
         table.add_row(
             group["AutoScalingGroupName"],
             _tag(group, "ep:asg:patch"),
             f"{group['MinSize']}/{group['MaxSize']}/{group['DesiredCapacity']}",
-            _template_ref(group),
-            schedule or "—",
-            ", ".join(f"{i['InstanceId']} {i['LifecycleState']}" for i in group["Instances"]) or "—",
+            f"{spec.get('LaunchTemplateName', '?')} {spec.get('Version', '$Default')}{mixed}",
+            _image_launched(ec2, spec),
+            _last_result(group),
         )
     console.print(table)
 
 
-def _wait(description: str, check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    with console.status(description):
-        while time.monotonic() < deadline:
-            result = check()
-            if result:
-                return result
-            time.sleep(0.5)
-    raise SystemExit(f"demo: timed out waiting: {description}")
-
-
-def tour(sandbox: SandboxProcess) -> None:
-    autoscaling, ssm = sandbox.client("autoscaling"), sandbox.client("ssm")
-    show_account(autoscaling)
-    running = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["api-internal"])["AutoScalingGroups"][0]
-    instance_id = running["Instances"][0]["InstanceId"]
-    console.print(f"api-internal launched [bold]{instance_id}[/]: {running['Instances'][0]['LifecycleState']}")
-
-    def in_service() -> bool:
-        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["api-internal"])["AutoScalingGroups"][0]
-        return group["Instances"][0]["LifecycleState"] == "InService"
-
-    _wait("instance booting (Pending → InService)", in_service)
-    console.print(f"{instance_id} is InService")
-
-    def online() -> bool:
-        info = ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])
-        return any(i["PingStatus"] == "Online" for i in info["InstanceInformationList"])
-
-    _wait("SSM agent registering", online)
-    console.print(f"{instance_id} is Online in SSM")
-    command = ssm.send_command(
-        InstanceIds=[instance_id], DocumentName="AWS-RunPatchBaseline", Parameters={"Operation": ["Scan"]}
-    )["Command"]
-
-    def finished() -> dict[str, Any] | None:
-        answer = ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=instance_id)
-        return answer if answer["Status"] not in ("Pending", "InProgress", "Delayed") else None
-
-    result = _wait("AWS-RunPatchBaseline Scan running", finished)
-    console.print(f"patch scan: {result['Status']}")
-    states = ssm.describe_instance_patch_states(InstanceIds=[instance_id])["InstancePatchStates"]
-    if states:
-        console.print(f"missing patches on {instance_id}: {states[0]['MissingCount']}")
+def asgpatch(sandbox: SandboxProcess, *args: str) -> int:
+    environment = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": sandbox.url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+    }
+    console.rule(f"[bold]$ asgpatch {' '.join(args)}")
+    return subprocess.run([sys.executable, "-m", "asgpatch", *args], env=environment, check=False).returncode
 
 
 def main() -> None:
-    console.print("[bold]asgpatch demo[/]: starting the sandbox with the demo account…")
+    console.print("[bold]asgpatch demo[/]: starting the local sandbox with a demo account…")
     with SandboxProcess(*FAST_WORLD, "--seed", "demo") as sandbox:
         sandbox.wait_for_output("demo account seeded")
-        console.print(f"sandbox at {sandbox.url}")
-        tour(sandbox)
-    console.print("done: the sandbox stopped.")
+        console.print(f"sandbox at {sandbox.url} (AWS_ENDPOINT_URL); nothing here reaches AWS")
+        show_account(sandbox, "Before: the demo account")
+        asgpatch(sandbox, "plan")
+        code = asgpatch(sandbox, "run", "--poll-seconds", "1")
+        show_account(sandbox, "After: tagged groups launch the patched image; capacity is back")
+    console.print(f"asgpatch run exited {code}; the sandbox stopped.")
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -59,11 +60,16 @@ def test_demo_seed_creates_the_believable_account():
         assert template["UserData"] and template["IamInstanceProfile"]["Name"]
 
 
-def test_make_demo_program_runs_end_to_end():
+def test_make_demo_runs_the_real_patch_cycle_on_the_sandbox():
     result = subprocess.run(
-        [sys.executable, "-m", "asgpatch.demo"], capture_output=True, text=True, timeout=180, check=False
+        [sys.executable, "-m", "asgpatch.demo"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "is InService" in result.stdout
-    assert "is Online in SSM" in result.stdout
-    assert "patch scan: Success" in result.stdout
+    assert "4 would patch" in result.stdout
+    assert "4 patched" in result.stdout
+    assert "legacy-untagged" in result.stdout and "Traceback" not in result.stdout + result.stderr
