@@ -33,6 +33,7 @@ from asgpatch.model import (
     SetDefaultVersion,
     Settings,
     SuspendProcesses,
+    TemplateSpec,
     TerminateInstance,
     UseTemplateVersion,
     WriteResult,
@@ -42,6 +43,7 @@ from asgpatch.state import result_value
 
 COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed"})
 COMMAND_DELIVERY_TIMEOUT = 600
+TEMPLATE_TIMEOUT = 600.0  # new template versions are immediate; this only bounds a stuck read
 IMAGE_FAILED = frozenset({"failed", "invalid", "error", "deregistered", "disabled"})
 LEAVING = frozenset({"Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated", "Detaching", "Detached"})
 
@@ -69,7 +71,7 @@ def absorb(job: Job, action: Action, result: str | int | None) -> Job:
         return replace(job, command_id=str(result))
     if isinstance(action, CreateImage):
         return replace(job, image_id=str(result))
-    if isinstance(action, CreateTemplateVersion):
+    if isinstance(action, CreateTemplateVersion) and action.template_id == job.template_id:
         return replace(job, new_version=int(result))
     return job
 
@@ -294,20 +296,53 @@ def _updating_template(job: Job, obs: Observation, group: GroupView, settings: S
                 return fail(job, obs.now, f"launch template {job.template_id} no longer exists")
             return Decision(job, (_new_version(job),))
         job = replace(job, new_version=template.run_version)
+    missing, uses = _override_versions(job, obs, group)
+    if missing:
+        if _overdue(job.phase_started, obs.now, TEMPLATE_TIMEOUT):
+            return fail(
+                job, obs.now, f"override template versions were not confirmed within {_minutes(TEMPLATE_TIMEOUT)}"
+            )
+        return Decision(job, missing)  # next tick finds them by their description and uses them
     patched = job.at(Phase.RESTORING, obs.now, outcome=Outcome.PATCHED, reason="")
-    return Decision(patched, (WriteState(patched), *_use_version(patched, group)))
+    main = _use_version(group, TemplateSpec(job.template_id or "", _main_spec(group)), job.new_version or 0)
+    return Decision(patched, (WriteState(patched), *main, *uses))
 
 
-def _use_version(job: Job, group: GroupView) -> tuple[Action, ...]:
-    """Make the group launch from the new version the way its version spec requires."""
-    if group.template is None or job.new_version is None or job.template_id is None:
+def _main_spec(group: GroupView) -> str:
+    return group.template.main.version if group.template else "$Default"
+
+
+def _override_versions(job: Job, obs: Observation, group: GroupView) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
+    """Override templates of a MixedInstancesPolicy that launch the same image as the main one get a
+    version with the patched image too; those on another image (another architecture, say) are left
+    alone. Returns (versions still to create, actions that point the group at the created ones)."""
+    if group.template is None:
+        return (), ()
+    create: list[Action] = []
+    uses: list[Action] = []
+    for spec in group.template.overrides:
+        view = obs.templates.get(spec.template_id)
+        if spec.template_id == job.template_id or view is None:
+            continue
+        source = view.resolve(spec.version)
+        if view.images.get(source) != job.source_image:
+            continue
+        if view.run_version is None:
+            description = naming.version_description(job.run_id, source)
+            create.append(CreateTemplateVersion(spec.template_id, source, job.image_id or "", description))
+        else:
+            uses.extend(_use_version(group, spec, view.run_version))
+    return tuple(create), tuple(uses)
+
+
+def _use_version(group: GroupView, spec: TemplateSpec, version: int) -> tuple[Action, ...]:
+    """Make the group launch from `version` of the template the way its version spec requires."""
+    if spec.version == "$Latest":
         return ()
-    spec = group.template.main.version
-    if spec == "$Latest":
-        return ()
-    if spec == "$Default":
-        return (SetDefaultVersion(job.template_id, job.new_version),)
-    return (UseTemplateVersion(group.name, job.template_id, job.new_version, group.template.mixed_policy),)
+    if spec.version == "$Default":
+        return (SetDefaultVersion(spec.template_id, version),)
+    mixed = group.template.mixed_policy if group.template else False
+    return (UseTemplateVersion(group.name, spec.template_id, version, mixed),)
 
 
 def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:

@@ -69,7 +69,8 @@ def account(quick: SandboxProcess) -> dict[str, Any]:
     ec2, autoscaling = quick.client("ec2"), quick.client("autoscaling")
     image = base_image(ec2, "cycle-base")
     templates = {kind: launch_template(ec2, f"cycle-{kind}", image) for kind in
-                 ("pinned", "latest", "default", "mixed", "running", "untagged", "other")}  # fmt: skip
+                 ("pinned", "latest", "default", "mixed", "mixed-sibling", "running", "untagged", "other")}  # fmt: skip
+    templates["mixed-arm"] = launch_template(ec2, "cycle-mixed-arm", base_image(ec2, "cycle-arm-base"))
     patch = {"ep:asg:patch": "true"}
     group(autoscaling, "cycle-pinned", templates["pinned"], version="1", tags=patch)
     group(autoscaling, "cycle-latest", templates["latest"], version="$Latest", tags=patch)
@@ -83,7 +84,13 @@ def account(quick: SandboxProcess) -> dict[str, Any]:
         MixedInstancesPolicy={
             "LaunchTemplate": {
                 "LaunchTemplateSpecification": {"LaunchTemplateId": templates["mixed"], "Version": "1"},
-                "Overrides": [{"InstanceType": "t3.small"}, {"InstanceType": "t3a.small"}],
+                "Overrides": [
+                    {"InstanceType": "t3.small"},
+                    {"InstanceType": "t3a.small",
+                     "LaunchTemplateSpecification": {"LaunchTemplateId": templates["mixed-sibling"], "Version": "1"}},
+                    {"InstanceType": "t4g.small",
+                     "LaunchTemplateSpecification": {"LaunchTemplateId": templates["mixed-arm"], "Version": "1"}},
+                ],
             },
             "InstancesDistribution": {"OnDemandBaseCapacity": 0, "OnDemandPercentageAboveBaseCapacity": 50},
         },
@@ -155,6 +162,23 @@ def test_capacity_and_processes_are_put_back(quick, account):
         assert tags["asgpatch:last-result"].startswith(f"{account['report']['run_id']} patched ami-")
     running = next(g for g in groups if g["AutoScalingGroupName"] == "cycle-running")
     assert [i["InstanceId"] for i in running["Instances"]] == [account["serving"]], "only the patch instance left"
+
+
+def test_override_templates_on_the_same_image_follow_and_others_are_left_alone(quick, account):
+    ec2, autoscaling = quick.client("ec2"), quick.client("autoscaling")
+    entry = by_name(account["report"])["cycle-mixed"]
+    policy = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["cycle-mixed"])["AutoScalingGroups"][0][
+        "MixedInstancesPolicy"
+    ]
+    overrides = {o["InstanceType"]: o.get("LaunchTemplateSpecification") for o in policy["LaunchTemplate"]["Overrides"]}
+    sibling = overrides["t3a.small"]
+    assert sibling["Version"] == "2"
+    data = ec2.describe_launch_template_versions(LaunchTemplateId=sibling["LaunchTemplateId"], Versions=["2"])
+    assert data["LaunchTemplateVersions"][0]["LaunchTemplateData"]["ImageId"] == entry["image_id"]
+    assert overrides["t4g.small"]["Version"] == "1", "another image lineage (e.g. arm64) is not given an x86 AMI"
+    arm = ec2.describe_launch_template_versions(LaunchTemplateId=account["templates"]["mixed-arm"])
+    assert [v["VersionNumber"] for v in arm["LaunchTemplateVersions"]] == [1]
+    assert policy["InstancesDistribution"]["OnDemandPercentageAboveBaseCapacity"] == 50
 
 
 def test_the_new_version_keeps_every_field_of_the_source(quick, account):

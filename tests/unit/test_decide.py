@@ -24,11 +24,13 @@ from asgpatch.model import (
     ResumeProcesses,
     SendPatchCommand,
     SetCapacity,
+    SetDefaultVersion,
     Settings,
     SuspendProcesses,
     TemplateRef,
     TemplateSpec,
     TemplateView,
+    UseTemplateVersion,
     WriteResult,
     WriteState,
 )
@@ -235,3 +237,24 @@ def test_restoring_a_failed_group_cancels_its_command_and_drops_its_image():
 def test_a_done_job_stays_done():
     done = job(Phase.DONE, outcome=Outcome.PATCHED)
     assert decide(done, obs(None), SETTINGS).actions == ()
+
+
+def test_override_templates_on_the_same_image_get_a_version_and_others_do_not():
+    mixed = TemplateRef(
+        TemplateSpec("lt-1", "3"), mixed_policy=True,
+        overrides=(TemplateSpec("lt-1", "3"), TemplateSpec("lt-x86", "$Default"), TemplateSpec("lt-arm", "1")),
+    )  # fmt: skip
+    templates = {
+        "lt-1": replace(TEMPLATE, run_version=5),
+        "lt-x86": TemplateView("lt-x86", "x86", default_version=2, latest_version=2, images={2: "ami-3"}),
+        "lt-arm": TemplateView("lt-arm", "arm", default_version=1, latest_version=1, images={1: "ami-arm"}),
+    }
+    updating = job(Phase.UPDATING_TEMPLATE, instance_id="i-1", image_id="ami-9", new_version=5)
+    first = decide(updating, obs(group(template=mixed), templates=templates), SETTINGS)
+    assert first.actions == (CreateTemplateVersion("lt-x86", 2, "ami-9", "asgpatch r1: patched image, from version 2"),)
+    templates["lt-x86"] = replace(templates["lt-x86"], run_version=3)
+    second = decide(updating, obs(group(template=mixed), templates=templates), SETTINGS)
+    assert second.job.phase is Phase.RESTORING
+    assert UseTemplateVersion("web", "lt-1", 5, True) in second.actions
+    assert SetDefaultVersion("lt-x86", 3) in second.actions
+    assert not any(getattr(a, "template_id", None) == "lt-arm" for a in second.actions), "another image lineage"

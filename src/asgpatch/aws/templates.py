@@ -51,7 +51,10 @@ def needs_of(jobs: Sequence[Job], views: Mapping[str, GroupView | None]) -> dict
         if view is not None and view.template is not None:
             specs = [view.template.main, *view.template.overrides]
         for spec in specs:
-            needs.setdefault(spec.template_id, Need()).specs.add(spec.version)
+            need = needs.setdefault(spec.template_id, Need())
+            need.specs.add(spec.version)
+            # Override templates of a mixed policy get their own version of this run: look for it.
+            need.search |= job.phase is Phase.UPDATING_TEMPLATE and spec.template_id != job.template_id
         if job.template_id:
             need = needs.setdefault(job.template_id, Need())
             need.numbers.update(n for n in (job.source_version, job.new_version) if n is not None)
@@ -183,8 +186,8 @@ def observe_templates(
         ]
         ids += [job.template_id] if job.template_id else []
         mine = {tid: shared[tid] for tid in dict.fromkeys(ids) if tid in shared}
-        if job.template_id in mine and job.phase is Phase.UPDATING_TEMPLATE:
-            tid = job.template_id
-            mine[tid] = replace(mine[tid], run_version=run_version(read[tid], job))
+        if job.phase is Phase.UPDATING_TEMPLATE:
+            for tid in mine:
+                mine[tid] = replace(mine[tid], run_version=run_version(read[tid], job))
         answer[job.group] = mine
     return answer
