@@ -98,7 +98,7 @@ class FakeCloud:
         self.groups: dict[str, FakeGroup] = {}
         self.templates: dict[str, FakeTemplate] = {"lt-1": FakeTemplate("lt-1")}
         self.commands: dict[str, FakeCommand] = {}
-        self.images: dict[str, FakeImage] = {}
+        self.images_made: dict[str, FakeImage] = {}
         self.calls: list[Action] = []
         self.observed: int = 0
         self.errors: dict[type, CloudError] = {}  # make an action type fail
@@ -144,6 +144,10 @@ class FakeCloud:
             raise error
         handler = getattr(self, f"_do_{type(action).__name__}")
         return handler(action)  # type: ignore[no-any-return]
+
+    def images(self, image_ids: Sequence[str]) -> dict[str, ImageView]:
+        return {i: ImageView(i, "available", created=self.images_made[i].created) for i in image_ids
+                if i in self.images_made and not self.images_made[i].deregistered}  # fmt: skip
 
     def publish(self, topic_arn: str, subject: str, message: str, attributes: Mapping[str, str]) -> None:
         self.calls.append(WriteResult(topic_arn, subject))
@@ -211,10 +215,10 @@ class FakeCloud:
         return "Failed" if mode == "fail" else "Success"
 
     def _image_view(self, job: Job) -> ImageView | None:
-        image = self.images.get(job.image_id or "")
+        image = self.images_made.get(job.image_id or "")
         if image is None and job.image_id is None:
             wanted = naming.image_name(job.group, job.run_id)
-            image = next((i for i in self.images.values() if i.name == wanted and not i.deregistered), None)
+            image = next((i for i in self.images_made.values() if i.name == wanted and not i.deregistered), None)
         if image is None or image.deregistered:
             return None
         group = self.groups.get(image.group)
@@ -295,16 +299,16 @@ class FakeCloud:
         self.commands[action.command_id].cancelled = True
 
     def _do_CreateImage(self, action: CreateImage) -> str:
-        if any(i.name == action.name and not i.deregistered for i in self.images.values()):
+        if any(i.name == action.name and not i.deregistered for i in self.images_made.values()):
             raise CloudError("InvalidAMIName.Duplicate", f"AMI name {action.name} is already in use")
         group = next(g for g in self.groups.values() if any(i.instance_id == action.instance_id for i in g.instances))
         image = FakeImage(self._id("ami"), action.name, group.name, self.clock.now())
-        self.images[image.image_id] = image
+        self.images_made[image.image_id] = image
         return image.image_id
 
     def _do_DeregisterImage(self, action: DeregisterImage) -> None:
-        if action.image_id in self.images:
-            self.images[action.image_id].deregistered = True
+        if action.image_id in self.images_made:
+            self.images_made[action.image_id].deregistered = True
 
     def _do_CreateTemplateVersion(self, action: CreateTemplateVersion) -> int:
         template = self.templates[action.template_id]

@@ -202,6 +202,35 @@ def run(**flags: Any) -> None:
     sys.exit(runner.exit_code(report))
 
 
+@cli.command()
+@_setting_options
+def status(**flags: Any) -> None:
+    """Tagged groups: the AMI they launch and its age, the last result, any run in flight."""
+    import json
+
+    from rich.console import Console
+
+    from asgpatch import status as group_status
+    from asgpatch.clock import WallClock
+    from asgpatch.runner import UsageError
+
+    config, cloud = _prepare(flags)
+    clock = WallClock()
+
+    def gather() -> dict[str, Any]:
+        settings = config.settings
+        discovery = cloud.discover(settings.tag_key, settings.tag_value, config.asg_names)
+        if discovery.missing:
+            raise UsageError(f"no Auto Scaling group named {', '.join(discovery.missing)} in this account and region")
+        return {"rows": group_status.gather(cloud, discovery, clock.now())}
+
+    rows = _start_or_exit(gather)["rows"]
+    if config.output == "json":
+        click.echo(json.dumps(group_status.as_json(rows), indent=2))
+    else:
+        group_status.render(rows, Console())
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=True)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from asgpatch.model import Action, GroupView, Job, Observation
+from asgpatch.model import Action, GroupView, ImageView, Job, Observation
 
 
 class CloudError(Exception):
@@ -43,6 +43,10 @@ class Cloud(Protocol):
     def act(self, action: Action) -> str | int | None:
         """Carry out one action. Returns the new command id, image id or template version number
         for SendPatchCommand, CreateImage and CreateTemplateVersion; None otherwise."""
+        ...
+
+    def images(self, image_ids: Sequence[str]) -> dict[str, ImageView]:
+        """State and creation time of these images (absent: deregistered or unknown)."""
         ...
 
     def publish(self, topic_arn: str, subject: str, message: str, attributes: Mapping[str, str]) -> None:

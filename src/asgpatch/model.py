@@ -122,6 +122,7 @@ class ImageView:
     image_id: str
     state: str  # pending, available, failed...
     reason: str = ""
+    created: float | None = None  # CreationDate, epoch seconds
 
 
 @dataclass(frozen=True)

@@ -296,3 +296,15 @@ def test_a_malformed_config_file_is_exit_two(quick, tmp_path):
     result = cli(quick, "run", *QUICK_RUN, "--config", str(bad))
     assert result.returncode == 2
     assert "asgpatch.toml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_status_shows_each_tagged_group_with_its_image_and_last_result(quick, account):
+    result = cli(quick, "status", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)["groups"]}
+    patched = by_name(account["report"])["cycle-default"]
+    assert rows["cycle-default"]["image_id"] == patched["image_id"]
+    assert rows["cycle-default"]["image_age_days"] is not None and rows["cycle-default"]["image_age_days"] < 1
+    assert rows["cycle-default"]["last_result"].startswith(account["report"]["run_id"])
+    assert rows["cycle-default"]["in_flight"] is None
+    assert "cycle-untagged" not in rows

@@ -142,7 +142,7 @@ def test_each_failure_restores_the_group_and_cleans_up(cloud, clock, failure, ph
     assert cloud.groups["bad"].tags[RESULT_TAG].startswith(f"{RUN} failed")
     assert cloud.templates["lt-1"].default == 1, "a failed group's template is not changed"
     assert all(c.cancelled or failure.get("patch") != "hang" for c in cloud.commands.values())
-    assert all(i.deregistered for i in cloud.images.values()), "a failed image is deregistered"
+    assert all(i.deregistered for i in cloud.images_made.values()), "a failed image is deregistered"
 
 
 def test_an_api_error_fails_the_group_and_still_restores_it(cloud, clock):
@@ -200,4 +200,4 @@ def test_a_deleted_group_is_reported_and_its_image_cleaned_up(cloud, clock):
     jobs = engine.run_until_done(jobs)
     assert jobs[0].outcome is Outcome.FAILED
     assert "no longer exists" in jobs[0].reason
-    assert all(i.deregistered for i in cloud.images.values())
+    assert all(i.deregistered for i in cloud.images_made.values())

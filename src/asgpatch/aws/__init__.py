@@ -17,9 +17,10 @@ from asgpatch.aws import observe as observing
 from asgpatch.aws import write
 from asgpatch.aws.api import Api
 from asgpatch.aws.errors import Caller
+from asgpatch.aws.images import images_by_id
 from asgpatch.aws.session import Clients, connect
 from asgpatch.cloud import Discovery
-from asgpatch.model import Action, Job, Observation
+from asgpatch.model import Action, ImageView, Job, Observation
 
 __all__ = ["AwsCloud", "Clients", "connect"]
 
@@ -42,6 +43,9 @@ class AwsCloud:
 
     def act(self, action: Action) -> str | int | None:
         return write.act(self.api, action)
+
+    def images(self, image_ids: Sequence[str]) -> dict[str, ImageView]:
+        return images_by_id(self.api, image_ids) if image_ids else {}
 
     def publish(self, topic_arn: str, subject: str, message: str, attributes: Mapping[str, str]) -> None:
         write.publish(self.api, topic_arn, subject, message, attributes)

@@ -7,6 +7,7 @@ Ids go in an `image-id` filter, not ImageIds: ImageIds fails the whole call when
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from asgpatch import naming
@@ -18,7 +19,22 @@ PER_CALL = 100  # values in one filter
 
 def image_view(raw: dict[str, Any]) -> ImageView:
     reason = (raw.get("StateReason") or {}).get("Message") or ""
-    return ImageView(image_id=str(raw["ImageId"]), state=str(raw.get("State", "")), reason=str(reason))
+    return ImageView(
+        image_id=str(raw["ImageId"]),
+        state=str(raw.get("State", "")),
+        reason=str(reason),
+        created=_epoch(raw.get("CreationDate")),
+    )
+
+
+def _epoch(text: object) -> float | None:
+    """EC2 answers CreationDate as ISO 8601 text, e.g. 2026-11-27T06:00:00.000Z."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def images_by_id(api: Api, image_ids: Iterable[str]) -> dict[str, ImageView]:
