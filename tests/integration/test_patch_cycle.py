@@ -239,13 +239,33 @@ def failures(quick: SandboxProcess) -> dict[str, Any]:
         template = launch_template(ec2, f"fail-{kind}", image)
         group(autoscaling, f"fail-{kind}", template, version="1",
               tags={"ep:asg:patch": "true", "team": "x", key: value})  # fmt: skip
-    result = cli(quick, "run", *QUICK_RUN, "--tag-key", "team", "--tag-value", "x", "--launch-timeout", "6",
-                 "--ssm-timeout", "4", "--patch-timeout", "6", "--image-timeout", "6")  # fmt: skip
-    return {"result": result, "report": report_of(result)}
+    sns, sqs = quick.client("sns"), quick.client("sqs")
+    topic = sns.create_topic(Name="patching")["TopicArn"]
+    queue = sqs.create_queue(QueueName="patching-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    timeouts = ("--launch-timeout", "6", "--ssm-timeout", "4", "--patch-timeout", "6", "--image-timeout", "6")
+    result = cli(quick, "run", *QUICK_RUN, "--tag-key", "team", "--tag-value", "x", *timeouts, "--sns-topic-arn", topic)
+    messages = []
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        messages += [json.loads(m["Body"]) for m in batch]
+        sqs.delete_message_batch(QueueUrl=queue, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])  # fmt: skip
+    return {"result": result, "report": report_of(result), "messages": messages}
 
 
 def test_a_failed_group_exits_one(failures):
     assert failures["result"].returncode == 1
+
+
+def test_sns_gets_one_summary_and_one_message_per_failed_group(failures):
+    attributes = [{k: v["Value"] for k, v in m.get("MessageAttributes", {}).items()} for m in failures["messages"]]
+    summaries = [a for a in attributes if "group" not in a]
+    per_group = sorted(a["group"] for a in attributes if "group" in a)
+    assert len(summaries) == 1 and summaries[0]["status"] == "failed"
+    assert summaries[0]["run_id"] == failures["report"]["run_id"]
+    assert per_group == sorted(f"fail-{kind}" for kind in FAILURES)
+    assert all(len(m["Subject"]) < 100 for m in failures["messages"])
 
 
 @pytest.mark.parametrize("kind", list(FAILURES))
