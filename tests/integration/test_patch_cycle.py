@@ -137,6 +137,13 @@ def test_every_tagged_group_is_patched_and_launches_the_new_image(quick, account
     image = ec2.describe_images(ImageIds=[entry["image_id"]])["Images"][0]
     assert image["State"] == "available"
     assert name in image["Name"] and account["report"]["run_id"] in image["Name"]
+    tags = {t["Key"]: t["Value"] for t in image["Tags"]}
+    assert (tags["asgpatch:group"], tags["asgpatch:run"]) == (name, account["report"]["run_id"])
+    assert tags["asgpatch:source-ami"].startswith("ami-") and tags["asgpatch:date"][:4] == "2026"
+    snapshot_ids = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
+    assert snapshot_ids
+    for snapshot in ec2.describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"]:
+        assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["asgpatch:run"] == account["report"]["run_id"]
     found = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
     spec = found.get("LaunchTemplate") or found["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
     version = spec.get("Version", "$Default")
@@ -211,6 +218,13 @@ def test_plan_changes_nothing_and_says_what_would_happen(quick, account):
     for name in ("cycle-untagged", "cycle-other"):
         assert account["after_plan"][name] == account["before"][name]
     assert account["after_plan"]["cycle-pinned"] == account["pinned_before_plan"], "plan touched a tagged group"
+
+
+def test_the_report_file_holds_the_same_document(quick, account, tmp_path):
+    path = tmp_path / "report.json"
+    result = cli(quick, "plan", *QUICK_RUN, "--asg", "cycle-pinned", "--report", str(path))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(path.read_text()) == json.loads(result.stdout)
 
 
 def test_narrowing_to_an_untagged_group_reports_it_skipped_and_changes_nothing(quick, account):
