@@ -173,7 +173,7 @@ def run(**flags: Any) -> None:
     """Patch every tagged group: scale up, patch, bake an AMI, new template version, restore."""
     from rich.console import Console
 
-    from asgpatch import runner
+    from asgpatch import crashpoint, runner
     from asgpatch.clock import WallClock
     from asgpatch.naming import new_run_id
     from asgpatch.report import LiveView
@@ -184,7 +184,10 @@ def run(**flags: Any) -> None:
     console = Console(stderr=config.output == "json")
     with LiveView(console, enabled=config.output == "text") as live:
         try:
-            report = _start_or_exit(lambda: runner.run(cloud, config, run_id, clock, on_tick=live.update))
+            crash = crashpoint.from_environment(os.environ)
+            report = _start_or_exit(
+                lambda: runner.run(cloud, config, run_id, clock, on_tick=live.update, on_action=crash)
+            )
         except KeyboardInterrupt:
             live.stop()
             click.echo(

@@ -9,7 +9,7 @@ from typing import Any
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, Discovery
 from asgpatch.config import RunConfig
-from asgpatch.model import Capacity, Job, Outcome
+from asgpatch.model import Action, Capacity, Job, Outcome
 from asgpatch.planning import Intake, take_in, would
 from asgpatch.report import GroupResult, build_report, result_from_job
 from asgpatch.tick import Engine
@@ -62,9 +62,10 @@ def run(
     run_id: str,
     clock: Clock,
     on_tick: Callable[[Sequence[Job], float], None] | None = None,
+    on_action: Callable[[Action], None] | None = None,
 ) -> Report:
     started = start(cloud, config, run_id, clock)
-    engine = Engine(cloud, config.settings, clock, config.concurrency, config.poll_seconds, on_tick)
+    engine = Engine(cloud, config.settings, clock, config.concurrency, config.poll_seconds, on_tick, on_action)
     jobs = engine.run_until_done(list(started.intake.jobs))
     final = _final_capacities(cloud, jobs, clock)
     results = [result_from_job(job, final.get(job.group)) for job in jobs]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, CloudError
 from asgpatch.decide import Decision, absorb, decide, failed_call
-from asgpatch.model import Job, Observation, Outcome, Phase, Settings
+from asgpatch.model import Action, Job, Observation, Outcome, Phase, Settings
 
 MAX_RESTORE_ERRORS = 5
 
@@ -26,6 +26,7 @@ class Engine:
     concurrency: int = 10
     poll_seconds: float = 15.0
     on_tick: Callable[[Sequence[Job], float], None] | None = None
+    on_action: Callable[[Action], None] | None = None  # after each action succeeds (crash tests hook here)
     restore_errors: dict[str, int] = field(default_factory=dict)
 
     def tick(self, jobs: Sequence[Job]) -> list[Job]:
@@ -71,6 +72,8 @@ class Engine:
                 job = absorb(job, action, self.cloud.act(action))
             except CloudError as error:
                 return Acted(job, str(error), index)
+            if self.on_action is not None:
+                self.on_action(action)
         return Acted(job)
 
     def _after_error(self, before: Job, result: Acted, now: float) -> Job:
