@@ -207,6 +207,24 @@ def run(**flags: Any) -> None:
 
 @cli.command()
 @_setting_options
+def recover(**flags: Any) -> None:
+    """Put groups a stopped run left in flight back as they were recorded, without patching."""
+    from rich.console import Console
+
+    from asgpatch import runner
+    from asgpatch.clock import WallClock
+    from asgpatch.naming import new_run_id
+
+    config, cloud = _prepare(flags)
+    clock = WallClock()
+    console = Console(stderr=config.output == "json")
+    report = _start_or_exit(lambda: runner.recover(cloud, config, new_run_id(clock.now()), clock))
+    _emit(report, config, console)
+    sys.exit(runner.exit_code(report))
+
+
+@cli.command()
+@_setting_options
 def status(**flags: Any) -> None:
     """Tagged groups: the AMI they launch and its age, the last result, any run in flight."""
     import json

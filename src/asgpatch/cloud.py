@@ -36,6 +36,10 @@ class Cloud(Protocol):
         """Groups whose tag `tag_key` equals `tag_value`; with `names`, only those (reporting the rest)."""
         ...
 
+    def in_flight(self, names: Sequence[str] = ()) -> tuple[GroupView, ...]:
+        """Groups carrying asgpatch:state, whatever their patch tag says now (narrowed to `names`)."""
+        ...
+
     def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
         """One batched read of everything the jobs in flight need, keyed by group name."""
         ...

@@ -24,6 +24,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -207,6 +208,22 @@ def _boolean(value: object, from_text: bool) -> bool:
     return value
 
 
+def _moment(value: object, from_text: bool) -> float | None:
+    """An ISO 8601 time with a zone (Z or +hh:mm) as epoch seconds: a deadline must be unambiguous."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise _Invalid("{label} must be an ISO 8601 time such as 2026-12-09T06:00:00Z (got {got})") from None
+    else:
+        raise _Invalid("{label} must be an ISO 8601 time such as 2026-12-09T06:00:00Z (got {got})")
+    if moment.tzinfo is None:
+        raise _Invalid("{label} needs a time zone, e.g. 2026-12-09T06:00:00Z (got {got})")
+    return moment.timestamp()
+
+
 def _group_names(value: object, from_text: bool) -> tuple[str, ...]:
     """A list, or comma-separated text; order kept, duplicates dropped. Text that names no group is refused:
     an empty narrowing would silently widen the run to every tagged group."""
@@ -273,6 +290,8 @@ KEYS: tuple[Key, ...] = (
     Key("ssm_timeout", _seconds(MAX_TIMEOUT), _DEFAULTS.ssm_timeout, "seconds for SSM to report it Online"),
     Key("patch_timeout", _seconds(MAX_TIMEOUT), _DEFAULTS.patch_timeout, "seconds for the patch command"),
     Key("image_timeout", _seconds(MAX_TIMEOUT), _DEFAULTS.image_timeout, "seconds for the image to be available"),
+    Key("lease_seconds", _seconds(MAX_TIMEOUT), _DEFAULTS.lease_seconds, "seconds a stopped run keeps its groups"),
+    Key("deadline", _moment, None, "no group starts after this time (ISO 8601, e.g. 2026-12-09T06:00:00Z)"),
 )
 KEYS_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
 FLAG_ONLY = frozenset({"config"})  # accepted in `flags`, not a setting of its own
@@ -445,6 +464,8 @@ def _build(values: Mapping[str, Any], path: str | None, sources: Mapping[str, st
         ssm_timeout=float(values["ssm_timeout"]),
         patch_timeout=float(values["patch_timeout"]),
         image_timeout=float(values["image_timeout"]),
+        lease_seconds=float(values["lease_seconds"]),
+        deadline=values["deadline"],
     )
     return RunConfig(
         region=values["region"],

@@ -9,6 +9,7 @@ with what the job recorded and asks only for what is still different, so it is s
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from asgpatch import naming
 from asgpatch.model import (
@@ -36,10 +37,11 @@ from asgpatch.model import (
     TemplateSpec,
     TerminateInstance,
     UseTemplateVersion,
+    WriteLease,
     WriteResult,
     WriteState,
 )
-from asgpatch.state import result_value
+from asgpatch.state import LEASE_TAG, read_lease, result_value
 
 COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed"})
 COMMAND_DELIVERY_TIMEOUT = 600
@@ -59,8 +61,29 @@ def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
         return Decision(job)
     if obs.group is None:
         return _group_gone(job, obs)
+    leased = _lease(job, obs, obs.group, settings)
+    if leased is not None:
+        return leased
+    if job.phase not in (Phase.PENDING, Phase.RESTORING) and obs.group.tags.get(settings.tag_key) != settings.tag_value:
+        reason = f"the tag {settings.tag_key}={settings.tag_value} was removed during the run; the group was restored"
+        stopped = job.at(Phase.RESTORING, obs.now, outcome=Outcome.SKIPPED, reason=reason)
+        return Decision(stopped, (WriteState(stopped),))
     handler = _HANDLERS[job.phase]
     return handler(job, obs, obs.group, settings)
+
+
+def _lease(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision | None:
+    """One run at a time per group. A live lease of another run: leave the group to it. Not yet
+    claimed: claim and look again next tick (the last writer wins; the loser sees it and backs off)."""
+    holder = read_lease(group.tags.get(LEASE_TAG))
+    if holder is not None and holder[0] != job.driver and holder[1] > obs.now:
+        until = datetime.fromtimestamp(holder[1], tz=UTC).strftime("%H:%M:%SZ")
+        verb = "taken over by" if job.claimed else "left to"
+        return _finish(job, Outcome.SKIPPED, f"{verb} run {holder[0]}, which holds the lease until {until}")
+    if not job.claimed or holder is None or holder[0] != job.driver:
+        claim = WriteLease((group.name,), job.driver, obs.now + settings.lease_seconds)
+        return Decision(replace(job, claimed=True), (claim,))
+    return None
 
 
 def absorb(job: Job, action: Action, result: str | int | None) -> Job:
@@ -101,12 +124,12 @@ def _pending(job: Job, obs: Observation, group: GroupView, settings: Settings) -
                 f"uses launch configuration {group.launch_configuration}; "
                 "asgpatch patches groups that launch from a launch template"
             )
-        return _finish(job, Outcome.SKIPPED, reason)
+        return _release(job, group, Outcome.SKIPPED, reason)
     if job.original is not None:
         return _prepare_again(job, obs, group)
     template = obs.templates.get(group.template.main.template_id)
     if template is None:
-        return _finish(job, Outcome.FAILED, f"launch template {group.template.main.template_id} not found")
+        return _release(job, group, Outcome.FAILED, f"launch template {group.template.main.template_id} not found")
     source = template.resolve(group.template.main.version)
     original = group.capacity
     preparing = job.at(
@@ -346,7 +369,7 @@ def _use_version(group: GroupView, spec: TemplateSpec, version: int) -> tuple[Ac
 
 
 def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
-    actions = list(_leftovers(job, obs)) if job.outcome is Outcome.FAILED else []
+    actions = list(_leftovers(job, obs)) if job.outcome is not Outcome.PATCHED else []
     instance = group.instance(job.instance_id)
     present = instance is not None and instance.lifecycle not in LEAVING
     if present and instance is not None:
@@ -393,8 +416,14 @@ def _group_gone(job: Job, obs: Observation) -> Decision:
     if job.phase is Phase.PENDING:
         return _finish(job, Outcome.FAILED, "group not found")
     done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED, reason=reason)
-    cleanup = _leftovers(job, obs) if done.outcome is Outcome.FAILED else ()
+    cleanup = _leftovers(job, obs) if done.outcome is not Outcome.PATCHED else ()
     return Decision(done, cleanup)
+
+
+def _release(job: Job, group: GroupView, outcome: Outcome, reason: str) -> Decision:
+    """Done before changing anything: only give back the lease this run claimed."""
+    done = _finish(job, outcome, reason)
+    return Decision(done.job, (ClearState(group.name),) if job.claimed else ())
 
 
 def _finish(job: Job, outcome: Outcome, reason: str) -> Decision:

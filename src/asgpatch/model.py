@@ -148,6 +148,8 @@ class Settings:
     patch_timeout: float = 120 * 60
     image_timeout: float = 90 * 60
     launch_skew: float = 300.0  # how much earlier than our scale-up a patch instance's LaunchTime may read
+    lease_seconds: float = 300.0  # a run that stops heartbeating loses its groups after this long
+    deadline: float | None = None  # no group starts after this (epoch seconds), e.g. the window's end
 
 
 @dataclass(frozen=True)
@@ -173,9 +175,15 @@ class Job:
     outcome: Outcome | None = None
     reason: str = ""
     preexisting: frozenset[str] = frozenset()  # instances before our scale-up (memory only)
+    owner: str = ""  # the run driving the job now: it may resume a stopped run's job (memory only)
+    claimed: bool = False  # this run has written its lease on the group (memory only)
 
     def at(self, phase: Phase, now: float, **changes: object) -> Job:
         return replace(self, phase=phase, phase_started=now, **changes)  # type: ignore[arg-type]
+
+    @property
+    def driver(self) -> str:
+        return self.owner or self.run_id
 
     @property
     def done(self) -> bool:
@@ -194,6 +202,15 @@ class WriteState:
     """Record the job on the group (asgpatch:state) before the side effects that follow."""
 
     job: Job
+
+
+@dataclass(frozen=True)
+class WriteLease:
+    """asgpatch:lease on these groups: `owner` holds them until `expires` (a claim, or a heartbeat)."""
+
+    groups: tuple[str, ...]
+    owner: str
+    expires: float
 
 
 @dataclass(frozen=True)
@@ -298,6 +315,7 @@ class UseTemplateVersion:
 Action = (
     WriteState
     | ClearState
+    | WriteLease
     | WriteResult
     | SuspendProcesses
     | ResumeProcesses

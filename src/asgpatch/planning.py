@@ -7,11 +7,11 @@ a reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from asgpatch.cloud import Discovery
-from asgpatch.model import Capacity, GroupView, Job, Observation, Settings, TemplateView
+from asgpatch.model import Capacity, GroupView, Job, Observation, Phase, Settings, TemplateView
 from asgpatch.state import STATE_TAG, StateError, decode
 
 
@@ -21,19 +21,27 @@ class Intake:
     skipped: tuple[tuple[GroupView, str], ...]  # (group, reason): never changed by this run
 
 
-def take_in(discovery: Discovery, run_id: str, settings: Settings) -> Intake:
+def take_in(discovery: Discovery, run_id: str, settings: Settings, in_flight: Sequence[GroupView] = ()) -> Intake:
+    """Jobs for the tagged groups — resumed from their state tag when a stopped run left one — and for
+    groups still in flight whose patch tag was removed since (they are restored, not patched).
+    Resumed jobs come first: a run finishes what an earlier one started before it starts new work."""
     jobs: list[Job] = []
     skipped: list[tuple[GroupView, str]] = []
-    for group in discovery.groups:
+    tagged = {group.name for group in discovery.groups}
+    leftovers = [group for group in in_flight if group.name not in tagged]
+    for group in [*discovery.groups, *leftovers]:
         value = group.tags.get(STATE_TAG)
         if value is None:
-            jobs.append(Job(group=group.name, run_id=run_id))
+            jobs.append(Job(group=group.name, run_id=run_id, owner=run_id))
             continue
         try:
-            jobs.append(decode(group.name, value))
+            jobs.append(replace(decode(group.name, value), owner=run_id))
         except StateError as error:
             skipped.append((group, f"unreadable {STATE_TAG} tag ({error}); left untouched"))
+    jobs.sort(key=lambda job: job.phase is Phase.PENDING)
     for group in discovery.untagged:
+        if group.name in {job.group for job in jobs}:
+            continue
         found = group.tags.get(settings.tag_key)
         have = f"{settings.tag_key}={found}" if found is not None else f"no {settings.tag_key} tag"
         skipped.append((group, f"does not carry {settings.tag_key}={settings.tag_value} (has {have})"))

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, Discovery
 from asgpatch.config import RunConfig
-from asgpatch.model import Action, Capacity, Job, Outcome
+from asgpatch.model import Action, Capacity, Job, Outcome, Phase
 from asgpatch.planning import Intake, take_in, would
 from asgpatch.report import GroupResult, build_report, result_from_job
+from asgpatch.state import STATE_TAG, StateError, decode
 from asgpatch.tick import Engine
 
 Report = dict[str, Any]
@@ -36,7 +37,8 @@ def start(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Started
     if discovery.missing:
         names = ", ".join(discovery.missing)
         raise UsageError(f"no Auto Scaling group named {names} in this account and region")
-    return Started(run_id, started_at, discovery, take_in(discovery, run_id, settings))
+    in_flight = cloud.in_flight(config.asg_names)
+    return Started(run_id, started_at, discovery, take_in(discovery, run_id, settings, in_flight))
 
 
 def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
@@ -70,6 +72,35 @@ def run(
     final = _final_capacities(cloud, jobs, clock)
     results = [result_from_job(job, final.get(job.group)) for job in jobs]
     return build_report(run_id, started.started_at, clock.now(), results + _skipped(started))
+
+
+def recover(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
+    """Put groups a stopped run left in flight back to their recorded state, without patching."""
+    started_at = clock.now()
+    groups = cloud.in_flight(config.asg_names)
+    jobs, skipped = [], []
+    for group in groups:
+        try:
+            job = decode(group.name, group.tags[STATE_TAG])
+        except StateError as error:
+            skipped.append(GroupResult(group.name, "failed", f"unreadable {STATE_TAG} tag ({error}); left untouched",
+                                       capacity=group.capacity))  # fmt: skip
+            continue
+        jobs.append(_to_restore(job, run_id, started_at))
+    engine = Engine(cloud, config.settings, clock, config.concurrency, config.poll_seconds)
+    finished = engine.run_until_done(jobs)
+    final = _final_capacities(cloud, finished, clock)
+    results = [result_from_job(job, final.get(job.group)) for job in finished]
+    return build_report(run_id, started_at, clock.now(), results + skipped)
+
+
+def _to_restore(job: Job, run_id: str, now: float) -> Job:
+    if job.phase is Phase.RESTORING:
+        return replace(job, owner=run_id)
+    patched = job.new_version is not None
+    outcome = Outcome.PATCHED if patched else Outcome.SKIPPED
+    reason = "" if patched else f"recovered: run {job.run_id} stopped in phase {job.phase.value}; not patched"
+    return replace(job.at(Phase.RESTORING, now, outcome=outcome, reason=reason), owner=run_id)
 
 
 def _final_capacities(cloud: Cloud, jobs: Sequence[Job], clock: Clock) -> dict[str, Capacity]:

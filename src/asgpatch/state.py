@@ -10,10 +10,13 @@ can report the group and restore it as safely as possible instead of guessing.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from asgpatch.model import Capacity, Job, Outcome, Phase
 
 STATE_TAG = "asgpatch:state"
 RESULT_TAG = "asgpatch:last-result"
+LEASE_TAG = "asgpatch:lease"  # "<run id> <expiry epoch>": one run at a time per group
 FORMAT_VERSION = "1"
 TAG_VALUE_LIMIT = 256
 
@@ -128,6 +131,11 @@ def decode(group: str, value: str) -> Job:
         raise StateError(f"unreadable state: {error}") from None
     if not run_id:
         raise StateError("state names no run")
+    if job.phase is Phase.RESTORING:
+        # The tag keeps no outcome: a group restoring after its template was updated, with no failure
+        # recorded, had been patched.
+        patched = job.new_version is not None and not job.reason
+        job = replace(job, outcome=Outcome.PATCHED if patched else Outcome.FAILED)
     return job
 
 
@@ -149,6 +157,20 @@ def _read_template(text: str) -> tuple[str | None, int | None, int | None]:
     template_id, _, versions = text.partition(":")
     source, _, new = versions.partition(">")
     return template_id or None, int(source) if source else None, int(new) if new else None
+
+
+def lease_value(owner: str, expires: float) -> str:
+    return f"{owner} {int(expires)}"
+
+
+def read_lease(value: str | None) -> tuple[str, float] | None:
+    """(owner run id, expiry) or None; an unreadable lease counts as none (it cannot be honoured)."""
+    if not value:
+        return None
+    owner, _, expires = value.rpartition(" ")
+    if not owner or not expires.isdigit():
+        return None
+    return owner, float(expires)
 
 
 def result_value(job: Job, at: float) -> str:

@@ -7,13 +7,14 @@ into the job. The same tick serves the CLI loop (`run_until_done`) and, later, t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, CloudError
 from asgpatch.decide import Decision, absorb, decide, failed_call
-from asgpatch.model import Action, Job, Observation, Outcome, Phase, Settings
+from asgpatch.model import Action, ClearState, Job, Observation, Outcome, Phase, Settings, WriteLease
 
 MAX_RESTORE_ERRORS = 5
 
@@ -28,17 +29,55 @@ class Engine:
     on_tick: Callable[[Sequence[Job], float], None] | None = None
     on_action: Callable[[Action], None] | None = None  # after each action succeeds (crash tests hook here)
     restore_errors: dict[str, int] = field(default_factory=dict)
+    last_heartbeat: float = float("-inf")
 
     def tick(self, jobs: Sequence[Job]) -> list[Job]:
         """One round for every job that may move now; returns all jobs, updated."""
         now = self.clock.now()
+        jobs = self._past_deadline(jobs, now)
         active = self._admitted(jobs)
         observations = self.cloud.observe(active, now) if active else {}
         updated = {job.group: job for job in jobs}
         for job in active:
             observation = observations.get(job.group) or Observation(now=now, group=None)
             updated[job.group] = self._step(job, observation)
-        return [updated[job.group] for job in jobs]
+        result = [updated[job.group] for job in jobs]
+        self._heartbeat(result, now)
+        return result
+
+    def _heartbeat(self, jobs: Sequence[Job], now: float) -> None:
+        """Keep this run's leases alive: one batched tag write for every group it holds."""
+        if self.last_heartbeat == float("-inf"):
+            self.last_heartbeat = now  # the first tick's claims are fresh leases already
+        if now - self.last_heartbeat < self.settings.lease_seconds / 3:
+            return
+        held = [j for j in jobs if j.claimed and not j.done]
+        if not held:
+            return
+        try:
+            self.cloud.act(WriteLease(tuple(j.group for j in held), held[0].driver, now + self.settings.lease_seconds))
+            self.last_heartbeat = now
+        except CloudError:
+            pass  # the next tick tries again; a lease only expires after lease_seconds
+
+    def _past_deadline(self, jobs: Sequence[Job], now: float) -> list[Job]:
+        """After the deadline no group starts: pending ones end skipped (giving back any claim)."""
+        deadline = self.settings.deadline
+        if deadline is None or now < deadline:
+            return list(jobs)
+        result = []
+        for job in jobs:
+            if job.phase is Phase.PENDING:
+                if job.claimed:
+                    self._quietly(ClearState(job.group))
+                reason = "not started: the deadline passed before its turn"
+                job = replace(job, phase=Phase.DONE, outcome=Outcome.SKIPPED, reason=reason)
+            result.append(job)
+        return result
+
+    def _quietly(self, action: Action) -> None:
+        with contextlib.suppress(CloudError):
+            self.cloud.act(action)
 
     def run_until_done(self, jobs: Sequence[Job]) -> list[Job]:
         current = list(jobs)
@@ -77,8 +116,9 @@ class Engine:
         return Acted(job)
 
     def _after_error(self, before: Job, result: Acted, now: float) -> Job:
-        if before.phase is Phase.PENDING and result.failed_at == 0:
+        if before.phase is Phase.PENDING and result.failed_at == 0 and before.claimed:
             # The very first write failed: nothing was changed, so there is nothing to restore.
+            self._quietly(ClearState(before.group))
             return replace(before, phase=Phase.DONE, outcome=Outcome.FAILED, reason=f"not started: {result.error}")
         if before.phase is Phase.RESTORING:
             return self._restore_error(before, result.error or "", now)  # level-triggered: just try again

@@ -136,6 +136,8 @@ launch-timeout = 60
 ssm-timeout = 61
 patch-timeout = 62
 image-timeout = 63.5
+lease-seconds = 120
+deadline = "2026-12-09T06:00:00Z"
 """,
     )
     config = resolve({}, {}, path)
@@ -156,6 +158,8 @@ image-timeout = 63.5
         ssm_timeout=61.0,
         patch_timeout=62.0,
         image_timeout=63.5,
+        lease_seconds=120.0,
+        deadline=1_796_796_000.0,
     )
     assert config.config_file == path
     assert set(config.sources.values()) == {f"config file {path}"}
@@ -428,3 +432,13 @@ def test_any_environment_text_resolves_or_raises_config_error(environ):
         assert str(error) and "\n" not in str(error)
     else:
         assert isinstance(config, RunConfig)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("tomorrow", "must be an ISO 8601 time"), ("2026-12-09T06:00:00", "needs a time zone")],
+)
+def test_a_deadline_must_be_an_unambiguous_time(value, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve({"deadline": value}, {})
+    assert resolve({"deadline": "2026-12-09T07:00:00+01:00"}, {}).settings.deadline == 1_796_796_000.0

@@ -31,6 +31,7 @@ from asgpatch.model import (
     TemplateSpec,
     TemplateView,
     UseTemplateVersion,
+    WriteLease,
     WriteResult,
     WriteState,
 )
@@ -42,9 +43,8 @@ ZERO = Capacity(0, 2, 0)
 
 
 def group(capacity: Capacity = ZERO, instances: tuple[InstanceView, ...] = (), **changes: object) -> GroupView:
-    view = GroupView(
-        "web", capacity, {"ep:asg:patch": "true"}, instances=instances, template=TemplateRef(TemplateSpec("lt-1"))
-    )
+    tags = {"ep:asg:patch": "true", "asgpatch:lease": f"r1 {int(NOW) + 200}"}
+    view = GroupView("web", capacity, tags, instances=instances, template=TemplateRef(TemplateSpec("lt-1")))
     return replace(view, **changes)  # type: ignore[arg-type]
 
 
@@ -54,9 +54,9 @@ def obs(view: GroupView | None, now: float = NOW, **changes: object) -> Observat
 
 def job(phase: Phase = Phase.PENDING, **changes: object) -> Job:
     base = Job("web", "r1", phase, phase_started=NOW - 10, original=ZERO, launch_requested=NOW - 10,
-               template_id="lt-1", source_version=3, source_image="ami-3")  # fmt: skip
+               template_id="lt-1", source_version=3, source_image="ami-3", claimed=True)  # fmt: skip
     if phase is Phase.PENDING:
-        base = Job("web", "r1")
+        base = Job("web", "r1", claimed=True)
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -91,7 +91,7 @@ def test_pending_raises_max_from_zero():
 
 def test_a_missing_template_fails_before_touching_anything():
     decision = decide(job(), obs(group(), templates={}), SETTINGS)
-    assert decision.job.outcome is Outcome.FAILED and decision.actions == ()
+    assert decision.job.outcome is Outcome.FAILED and decision.actions == (ClearState("web"),)
 
 
 def test_a_restarted_preparation_keeps_what_the_tag_recorded():
@@ -258,3 +258,54 @@ def test_override_templates_on_the_same_image_get_a_version_and_others_do_not():
     assert UseTemplateVersion("web", "lt-1", 5, True) in second.actions
     assert SetDefaultVersion("lt-x86", 3) in second.actions
     assert not any(getattr(a, "template_id", None) == "lt-arm" for a in second.actions), "another image lineage"
+
+
+# --- one run at a time ---------------------------------------------------------------------------
+
+
+def _leased(owner: str, expires: float) -> GroupView:
+    return group(tags={"ep:asg:patch": "true", "asgpatch:lease": f"{owner} {int(expires)}"})
+
+
+def test_a_run_claims_a_group_before_touching_it():
+    decision = decide(job(claimed=False), obs(group(tags={"ep:asg:patch": "true"})), SETTINGS)
+    assert decision.actions == (WriteLease(("web",), "r1", NOW + SETTINGS.lease_seconds),)
+    assert decision.job.claimed and decision.job.phase is Phase.PENDING
+
+
+def test_a_group_leased_by_a_live_run_is_left_to_it():
+    decision = decide(job(claimed=False), obs(_leased("r2", NOW + 60)), SETTINGS)
+    assert decision.job.outcome is Outcome.SKIPPED and decision.actions == ()
+    assert "left to run r2" in decision.job.reason
+
+
+def test_an_expired_lease_is_taken_over():
+    decision = decide(job(claimed=False), obs(_leased("r2", NOW - 1)), SETTINGS)
+    assert decision.actions == (WriteLease(("web",), "r1", NOW + SETTINGS.lease_seconds),)
+
+
+def test_a_run_that_lost_its_lease_backs_off_without_touching_the_group():
+    patching = job(Phase.PATCHING, instance_id="i-1", command_id="c-1")
+    decision = decide(patching, obs(_leased("r2", NOW + 60)), SETTINGS)
+    assert decision.job.outcome is Outcome.SKIPPED and decision.actions == ()
+    assert "taken over by run r2" in decision.job.reason
+
+
+def test_a_resumed_job_is_driven_under_the_new_run_lease():
+    resumed = job(Phase.PATCHING, instance_id="i-1", command_id="c-1", owner="r9", claimed=False)
+    decision = decide(resumed, obs(_leased("r1", NOW - 5)), SETTINGS)
+    assert decision.actions == (WriteLease(("web",), "r9", NOW + SETTINGS.lease_seconds),), "r1 stopped; r9 claims"
+
+
+def test_removing_the_patch_tag_mid_run_stops_and_restores():
+    patching = job(Phase.PATCHING, instance_id="i-1", command_id="c-1")
+    view = group(tags={"asgpatch:lease": f"r1 {int(NOW) + 60}"})
+    decision = decide(patching, obs(view), SETTINGS)
+    assert decision.job.phase is Phase.RESTORING and decision.job.outcome is Outcome.SKIPPED
+    assert "was removed during the run" in decision.job.reason
+
+
+def test_skipping_before_any_change_gives_the_claim_back():
+    decision = decide(job(), obs(group(template=None, launch_configuration="old-lc")), SETTINGS)
+    assert decision.job.outcome is Outcome.SKIPPED
+    assert decision.actions == (ClearState("web"),)

@@ -15,6 +15,7 @@ from asgpatch.model import (
     SetCapacity,
     Settings,
     UseTemplateVersion,
+    WriteLease,
     WriteState,
 )
 from asgpatch.state import RESULT_TAG, STATE_TAG
@@ -69,9 +70,9 @@ def test_a_group_at_zero_is_patched_and_put_back_exactly(cloud, clock):
 def test_the_state_tag_is_written_before_each_side_effect(cloud, clock):
     cloud.add_group("web")
     _run(cloud, clock, "web")
-    kinds = [type(a).__name__ for a in cloud.calls]
-    first_effect = next(i for i, k in enumerate(kinds) if k not in ("WriteState",))
-    assert kinds[0] == "WriteState" and first_effect > 0
+    kinds = [type(a).__name__ for a in cloud.calls if not isinstance(a, WriteLease)]
+    assert kinds[0] == "WriteState"
+    assert isinstance(cloud.calls[0], WriteLease), "the group is claimed before anything else"
     for effect in ("SuspendProcesses", "SetCapacity", "SendPatchCommand", "CreateImage", "CreateTemplateVersion"):
         index = kinds.index(effect)
         assert kinds[index - 1] == "WriteState", f"{effect} must follow a state write"
@@ -118,7 +119,8 @@ def test_groups_with_a_launch_configuration_are_skipped_untouched(cloud, clock):
     job = _run(cloud, clock, "old")["old"]
     assert job.outcome is Outcome.SKIPPED
     assert "launch configuration" in job.reason
-    assert cloud.calls == []
+    assert [type(a).__name__ for a in cloud.calls] == ["WriteLease", "ClearState"], "only the claim, given back"
+    assert set(cloud.groups["old"].tags) == {"ep:asg:patch"}
 
 
 @pytest.mark.parametrize(
@@ -159,7 +161,8 @@ def test_a_failing_first_write_changes_nothing(cloud, clock):
     cloud.errors[WriteState] = CloudError("AccessDenied", "no tagging", "CreateOrUpdateTags")
     job = _run(cloud, clock, "web")["web"]
     assert job.outcome is Outcome.FAILED and job.reason.startswith("not started")
-    assert [type(a).__name__ for a in cloud.calls] == ["WriteState"]
+    assert [type(a).__name__ for a in cloud.calls] == ["WriteLease", "WriteState", "ClearState"]
+    assert set(cloud.groups["web"].tags) == {"ep:asg:patch"}, "nothing left behind"
 
 
 def test_concurrency_limits_groups_in_flight(cloud, clock):

@@ -20,7 +20,7 @@ from asgpatch.aws.errors import Caller
 from asgpatch.aws.images import images_by_id
 from asgpatch.aws.session import Clients, connect
 from asgpatch.cloud import Discovery
-from asgpatch.model import Action, ImageView, Job, Observation
+from asgpatch.model import Action, GroupView, ImageView, Job, Observation
 
 __all__ = ["AwsCloud", "Clients", "connect"]
 
@@ -37,6 +37,9 @@ class AwsCloud:
 
     def discover(self, tag_key: str, tag_value: str, names: Sequence[str] = ()) -> Discovery:
         return discovering.discover(self.api, tag_key, tag_value, names)
+
+    def in_flight(self, names: Sequence[str] = ()) -> tuple[GroupView, ...]:
+        return discovering.in_flight(self.api, names)
 
     def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
         return observing.observe(self.api, jobs, now)

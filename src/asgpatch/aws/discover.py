@@ -10,8 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from asgpatch.aws.api import Api
-from asgpatch.aws.groups import carries, describe_named, describe_tagged, group_views
+from asgpatch.aws.groups import carries, describe_named, describe_tagged, describe_with_tag_key, group_views
 from asgpatch.cloud import Discovery
+from asgpatch.model import GroupView
+from asgpatch.state import STATE_TAG
+
+
+def in_flight(api: Api, names: Sequence[str] = ()) -> tuple[GroupView, ...]:
+    """Groups carrying asgpatch:state — whatever their patch tag says now (it may have been removed)."""
+    raws = describe_with_tag_key(api, STATE_TAG)
+    if names:
+        raws = [raw for raw in raws if raw["AutoScalingGroupName"] in set(names)]
+    return tuple(sorted(group_views(api, raws), key=lambda g: g.name))
 
 
 def discover(api: Api, tag_key: str, tag_value: str, names: Sequence[str] = ()) -> Discovery:

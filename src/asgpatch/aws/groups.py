@@ -40,6 +40,15 @@ def describe_tagged(api: Api, tag_key: str, tag_value: str) -> list[Raw]:
     ]
 
 
+def describe_with_tag_key(api: Api, tag_key: str) -> list[Raw]:
+    """Every group carrying the tag `tag_key`, whatever its value (groups a run left in flight)."""
+    fn = api.autoscaling.describe_auto_scaling_groups
+    wanted = [{"Name": "tag-key", "Values": [tag_key]}]
+    return [
+        raw for raw in api.items(fn, "AutoScalingGroups", Filters=wanted, MaxRecords=100) if tag_key in tags_of(raw)
+    ]
+
+
 def tags_of(raw: Raw) -> dict[str, str]:
     return {str(t["Key"]): str(t.get("Value", "")) for t in raw.get("Tags") or []}
 

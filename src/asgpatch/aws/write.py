@@ -32,11 +32,11 @@ from asgpatch.model import (
     SuspendProcesses,
     TerminateInstance,
     UseTemplateVersion,
+    WriteLease,
     WriteResult,
     WriteState,
 )
 
-LEASE_TAG = "asgpatch:lease"
 SUBJECT_LIMIT = 99  # SNS: "less than 100 characters", no line breaks
 
 Result = str | int | None
@@ -64,9 +64,24 @@ def write_state(api: Api, action: WriteState) -> Result:
 def clear_state(api: Api, action: ClearState) -> Result:
     tags = [
         {"ResourceId": action.group, "ResourceType": "auto-scaling-group", "Key": key}
-        for key in (state.STATE_TAG, LEASE_TAG)
+        for key in (state.STATE_TAG, state.LEASE_TAG)
     ]
     api.call(api.autoscaling.delete_tags, Tags=tags)
+    return None
+
+
+LEASES_PER_CALL = 50  # tags in one CreateOrUpdateTags; the heartbeat covers every group a run holds
+
+
+def write_lease(api: Api, action: WriteLease) -> Result:
+    value = state.lease_value(action.owner, action.expires)
+    tags = [
+        {"ResourceId": group, "ResourceType": "auto-scaling-group", "Key": state.LEASE_TAG, "Value": value,
+         "PropagateAtLaunch": False}
+        for group in action.groups
+    ]  # fmt: skip
+    for start in range(0, len(tags), LEASES_PER_CALL):
+        api.call(api.autoscaling.create_or_update_tags, Tags=tags[start : start + LEASES_PER_CALL])
     return None
 
 
@@ -275,6 +290,7 @@ def use_version(api: Api, action: UseTemplateVersion) -> Result:
 HANDLERS: dict[type, Callable[[Api, Any], Result]] = {
     WriteState: write_state,
     ClearState: clear_state,
+    WriteLease: write_lease,
     WriteResult: write_result,
     SuspendProcesses: suspend,
     ResumeProcesses: resume,
