@@ -20,7 +20,6 @@ import pytest
 from asgpatch import naming, state
 from asgpatch.aws import AwsCloud, connect
 from asgpatch.aws.session import NO_CREDENTIALS, NO_REGION
-from asgpatch.aws.write import LEASE_TAG
 from asgpatch.cloud import SetupError
 from asgpatch.model import (
     CancelCommand,
@@ -45,6 +44,7 @@ from asgpatch.model import (
     WriteState,
 )
 from asgpatch.sandbox.process import SandboxProcess
+from asgpatch.state import LEASE_TAG
 from tests.integration import builders
 
 LAUNCH, REGISTER, RUN, BAKE = 30, 20, 60, 45

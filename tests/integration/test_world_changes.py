@@ -1,0 +1,159 @@
+"""The world changing under a run: a second run, the patch tag removed, the group or its template
+deleted, the patch instance terminated by someone, the deadline. The real CLI against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from asgpatch.sandbox.process import SandboxProcess
+from tests.integration.builders import base_image, group, launch_template
+
+# The patch step is slow enough (6 s) to change the world while it runs.
+WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "6", "--image-seconds", "4")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxProcess]:
+    with SandboxProcess(*WORLD) as process:
+        yield process
+
+
+def start(sandbox: SandboxProcess, *args: str) -> subprocess.Popen[str]:
+    environment = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": sandbox.url}  # fmt: skip
+    command = [sys.executable, "-m", "asgpatch", *args, "--output", "json", "--poll-seconds", "0.5"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, dict[str, dict[str, Any]]]:
+    out, err = process.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    return process.returncode, {g["name"]: g for g in json.loads(out)["groups"]}
+
+
+def tags(sandbox: SandboxProcess, name: str) -> dict[str, str]:
+    found = sandbox.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+    groups = found["AutoScalingGroups"]
+    return {t["Key"]: t["Value"] for t in groups[0]["Tags"]} if groups else {}
+
+
+def wait_for_phase(sandbox: SandboxProcess, name: str, phase: str, timeout: float = 60) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = tags(sandbox, name)
+        if f"|{phase}|" in current.get("asgpatch:state", ""):
+            return current
+        time.sleep(0.2)
+    raise AssertionError(f"{name} never reached {phase}: {tags(sandbox, name)}")
+
+
+def describe(sandbox: SandboxProcess, name: str) -> dict[str, Any]:
+    return dict(sandbox.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"][0])  # fmt: skip
+
+
+def assert_restored(sandbox: SandboxProcess, name: str, capacity: tuple[int, int, int]) -> None:
+    found = describe(sandbox, name)
+    assert (found["MinSize"], found["MaxSize"], found["DesiredCapacity"]) == capacity
+    assert found["SuspendedProcesses"] == []
+    assert not any(i["ProtectedFromScaleIn"] for i in found["Instances"])
+    left = {t["Key"] for t in found["Tags"]}
+    assert "asgpatch:state" not in left and "asgpatch:lease" not in left
+
+
+def make_group(sandbox: SandboxProcess, name: str, **kwargs: Any) -> str:
+    ec2, autoscaling = sandbox.client("ec2"), sandbox.client("autoscaling")
+    template = launch_template(ec2, f"lt-{name}", base_image(ec2, f"base-{name}"))
+    group(autoscaling, name, template, version="1", tags={"ep:asg:patch": "true"}, **kwargs)
+    return template
+
+
+def in_flight(sandbox: SandboxProcess, name: str, phase: str, change: Callable[[], None]) -> tuple[int, dict]:
+    run = start(sandbox, "run", "--asg", name)
+    wait_for_phase(sandbox, name, phase)
+    change()
+    return finish(run)
+
+
+def test_a_second_run_leaves_a_group_to_the_live_run(sandbox):
+    make_group(sandbox, "lease-g")
+    first = start(sandbox, "run", "--asg", "lease-g")
+    holder = wait_for_phase(sandbox, "lease-g", "patching")["asgpatch:lease"].split()[0]
+    code, second = finish(start(sandbox, "run", "--asg", "lease-g"))
+    assert code == 0
+    assert second["lease-g"]["status"] == "skipped"
+    assert f"left to run {holder}" in second["lease-g"]["reason"]
+    code, report = finish(first)
+    assert code == 0 and report["lease-g"]["status"] == "patched"
+    assert_restored(sandbox, "lease-g", (0, 2, 0))
+
+
+def test_removing_the_patch_tag_mid_run_stops_and_restores(sandbox):
+    make_group(sandbox, "untag-g")
+    autoscaling = sandbox.client("autoscaling")
+
+    def untag() -> None:
+        autoscaling.delete_tags(Tags=[{"ResourceId": "untag-g", "ResourceType": "auto-scaling-group",
+                                       "Key": "ep:asg:patch"}])  # fmt: skip
+
+    code, report = in_flight(sandbox, "untag-g", "patching", untag)
+    assert report["untag-g"]["status"] == "skipped"
+    assert "was removed during the run" in report["untag-g"]["reason"]
+    assert code == 0
+    assert_restored(sandbox, "untag-g", (0, 2, 0))
+    versions = sandbox.client("ec2").describe_launch_template_versions(LaunchTemplateName="lt-untag-g")
+    assert len(versions["LaunchTemplateVersions"]) == 1
+
+
+def test_a_patch_instance_terminated_by_someone_fails_the_group_and_restores_it(sandbox):
+    make_group(sandbox, "kill-g")
+    ec2 = sandbox.client("ec2")
+
+    def terminate() -> None:
+        instance = tags(sandbox, "kill-g")["asgpatch:state"].split("|")[8]
+        ec2.terminate_instances(InstanceIds=[instance])
+
+    code, report = in_flight(sandbox, "kill-g", "patching", terminate)
+    assert code == 1
+    assert report["kill-g"]["status"] == "failed" and "left the group" in report["kill-g"]["reason"]
+    assert_restored(sandbox, "kill-g", (0, 2, 0))
+
+
+def test_a_deleted_group_is_reported_and_its_image_cleaned_up(sandbox):
+    make_group(sandbox, "gone-g")
+    autoscaling, ec2 = sandbox.client("autoscaling"), sandbox.client("ec2")
+    code, report = in_flight(sandbox, "gone-g", "imaging",
+                             lambda: autoscaling.delete_auto_scaling_group(AutoScalingGroupName="gone-g",
+                                                                           ForceDelete=True))  # fmt: skip
+    assert code == 1
+    assert report["gone-g"]["status"] == "failed" and "no longer exists" in report["gone-g"]["reason"]
+    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": ["asgpatch-gone-g-*"]}])
+    assert images["Images"] == [], "the image the run created for it is deregistered"
+
+
+def test_a_deleted_launch_template_fails_the_group_and_restores_it(sandbox):
+    make_group(sandbox, "nolt-g")
+    ec2 = sandbox.client("ec2")
+    code, report = in_flight(sandbox, "nolt-g", "imaging",
+                             lambda: ec2.delete_launch_template(LaunchTemplateName="lt-nolt-g"))  # fmt: skip
+    assert code == 1
+    assert report["nolt-g"]["status"] == "failed" and "lt-" in report["nolt-g"]["reason"]
+    assert_restored(sandbox, "nolt-g", (0, 2, 0))
+
+
+def test_no_group_starts_after_the_deadline(sandbox):
+    make_group(sandbox, "late-g")
+    before = describe(sandbox, "late-g")
+    code, report = finish(start(sandbox, "run", "--asg", "late-g", "--deadline", "2020-01-01T00:00:00Z"))
+    assert code == 0
+    assert report["late-g"]["status"] == "skipped" and "deadline" in report["late-g"]["reason"]
+    after = describe(sandbox, "late-g")
+    assert after == before, "a group that did not start is not touched (not even a lease)"
