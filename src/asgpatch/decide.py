@@ -396,7 +396,8 @@ def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> Ca
     if job.was_at_zero:
         return original
     desired = group.capacity.desired - (1 if instance_present else 0)
-    return Capacity(original.min, max(original.max, desired), desired)
+    high = max(original.max, desired)
+    return Capacity(original.min, high, max(original.min, desired))  # never below the recorded minimum
 
 
 def _leftovers(job: Job, obs: Observation) -> tuple[Action, ...]:

@@ -148,6 +148,8 @@ def _read_capacity(text: str) -> Capacity | None:
     low, high, desired = (int(p) for p in parts)
     if min(low, high, desired) < 0:
         raise StateError(f"capacity {text!r} is negative")
+    if not low <= desired <= high:
+        raise StateError(f"recorded capacity {text!r} is not min <= desired <= max")
     return Capacity(low, high, desired)
 
 

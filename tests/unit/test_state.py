@@ -18,7 +18,10 @@ jobs = st.builds(
     run_id=st.builds("20261127T{:06d}Z-{:04x}".format, st.integers(0, 235959), st.integers(0, 65535)),
     phase=st.sampled_from(list(Phase)),
     phase_started=st.integers(0, 2_000_000_000).map(float),
-    original=st.none() | st.builds(Capacity, st.integers(0, 500), st.integers(0, 500), st.integers(0, 500)),
+    original=st.none()
+    | st.tuples(st.integers(0, 500), st.integers(0, 500), st.integers(0, 500)).map(
+        lambda t: Capacity(min(t), max(t), sorted(t)[1])
+    ),
     was_suspended=st.frozensets(st.sampled_from(PROCESSES)),
     we_suspended=st.frozensets(st.sampled_from(sorted(ISOLATING_PROCESSES))),
     launch_requested=st.none() | st.integers(0, 2_000_000_000).map(float),
@@ -59,6 +62,7 @@ def test_every_job_fits_the_tag_and_round_trips(job: Job):
         "1|run|sleeping|0,2,0||||||||||||",  # unknown phase
         "1|run|patching|0,2||||||||||||",  # bad capacity
         "1|run|patching|0,-2,0||||||||||||",  # negative capacity
+        "1|run|patching|3,2,2||||||||||||",  # min above max: hand-edited
         "1|run|patching|0,2,0|Q|||||||||||",  # unknown process code
         "1||patching|0,2,0||||||||||||",  # no run id
         "1|run|patching|0,2,0|",  # truncated
