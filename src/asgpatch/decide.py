@@ -41,7 +41,7 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
-from asgpatch.state import LEASE_TAG, read_lease, result_value
+from asgpatch.state import LEASE_TAG, read_lease, result_value, was_there
 
 COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed"})
 COMMAND_DELIVERY_TIMEOUT = 600
@@ -195,7 +195,7 @@ def _patch_instance(job: Job, group: GroupView, settings: Settings) -> InstanceV
         i
         for i in group.instances
         if i.lifecycle not in LEAVING
-        and i.instance_id not in job.preexisting
+        and not was_there(i.instance_id, job.preexisting)
         and (job.was_at_zero or job.preexisting or (i.launch_time is not None and i.launch_time >= since))
     ]
     candidates.sort(key=lambda i: (i.launch_time if i.launch_time is not None else float("inf"), i.instance_id))
@@ -328,7 +328,9 @@ def _updating_template(job: Job, obs: Observation, group: GroupView, settings: S
         return Decision(job, missing)  # next tick finds them by their description and uses them
     patched = job.at(Phase.RESTORING, obs.now, outcome=Outcome.PATCHED, reason="")
     main = _use_version(group, TemplateSpec(job.template_id or "", _main_spec(group)), job.new_version or 0)
-    return Decision(patched, (WriteState(patched), *main, *uses))
+    # The group is pointed at the new version before the tag says "restoring": after a crash in
+    # between, the next run is still updating, finds the version by its description and points again.
+    return Decision(patched, (*main, *uses, WriteState(patched)))
 
 
 def _main_spec(group: GroupView) -> str:
@@ -405,10 +407,11 @@ def _leftovers(job: Job, obs: Observation) -> tuple[Action, ...]:
     running, an image no template version points at."""
     actions: list[Action] = []
     command = obs.command
-    if job.command_id and job.instance_id and command is not None and command.status in COMMAND_RUNNING:
-        actions.append(CancelCommand(job.command_id, job.instance_id))
-    if job.image_id and job.new_version is None and obs.image is not None:
-        actions.append(DeregisterImage(job.image_id))
+    if job.instance_id and command is not None and command.status in COMMAND_RUNNING:
+        actions.append(CancelCommand(command.command_id, job.instance_id))
+    image_id = job.image_id or (obs.image.image_id if obs.image is not None else None)
+    if image_id and job.new_version is None and obs.image is not None:
+        actions.append(DeregisterImage(image_id))
     return tuple(actions)
 
 

@@ -2,10 +2,13 @@
 
 Format (version 1), fields joined by "|":
     1|run|phase|min,max,desired|was|we|phase_started|launch_requested|instance|ready_at|command|image|
-    template:source>new|source_image|reason
+    template:source>new|source_image|preexisting|reason
 Processes are written as one letter each (PROCESS_CODES); times as whole epoch seconds; empty means
-unset. A reason is cut to what fits. A value this module cannot read raises StateError, so callers
-can report the group and restore it as safely as possible instead of guessing.
+unset. `preexisting` lists the last 8 characters of each instance the group had before the scale-up,
+while the patch instance is not yet known (so a restarted run does not mistake a serving instance for
+it); "+" when they do not all fit. A reason is cut to what fits. A value this module cannot read
+raises StateError, so callers can report the group and restore it as safely as possible instead of
+guessing.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ PROCESS_CODES = {
     "AddWarmPool": "W",
 }
 PROCESS_NAMES = {code: name for name, code in PROCESS_CODES.items()}
-FIELDS = 15
+FIELDS = 16
+ID_SUFFIX = 8  # characters of an instance id kept to tell the group's earlier instances apart
 
 
 class StateError(ValueError):
@@ -83,10 +87,12 @@ def encode(job: Job) -> str:
         job.image_id or "",
         template,
         job.source_image or "",
+        "",  # preexisting: filled below with what room is left
         "",
     ]
     if any("|" in f for f in fields):
         raise StateError("a state field contains '|'")
+    fields[14] = _preexisting(job, TAG_VALUE_LIMIT - len("|".join(fields)))
     head = "|".join(fields)
     room = TAG_VALUE_LIMIT - len(head)
     reason = job.reason.replace("|", "/")[: max(0, room)]
@@ -96,6 +102,18 @@ def encode(job: Job) -> str:
     return value
 
 
+def _preexisting(job: Job, room: int) -> str:
+    if job.instance_id is not None or not job.preexisting:
+        return ""
+    listed = ",".join(sorted(instance[-ID_SUFFIX:] for instance in job.preexisting))
+    return listed if len(listed) <= room else "+"
+
+
+def was_there(instance_id: str, preexisting: frozenset[str]) -> bool:
+    """Whether an instance was in the group before the scale-up (full ids in memory, suffixes from a tag)."""
+    return instance_id in preexisting or instance_id[-ID_SUFFIX:] in preexisting
+
+
 def decode(group: str, value: str) -> Job:
     fields = value.split("|", FIELDS - 1)
     if fields[0] != FORMAT_VERSION:
@@ -103,7 +121,7 @@ def decode(group: str, value: str) -> Job:
     if len(fields) < FIELDS:
         raise StateError(f"state has {len(fields)} fields, expected {FIELDS}")
     (_, run_id, phase, capacity, was, we, started, requested, instance, ready, command, image, template,
-     source_image, reason) = fields  # fmt: skip
+     source_image, preexisting, reason) = fields  # fmt: skip
     try:
         template_id, source_version, new_version = _read_template(template)
         job = Job(
@@ -120,6 +138,7 @@ def decode(group: str, value: str) -> Job:
             command_id=command or None,
             image_id=image or None,
             source_image=source_image or None,
+            preexisting=frozenset(p for p in preexisting.split(",") if p and p != "+"),
             reason=reason,
             template_id=template_id,
             source_version=source_version,

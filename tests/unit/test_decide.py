@@ -115,6 +115,14 @@ def test_a_restarted_run_finds_its_instance_in_a_running_group_by_launch_time():
     assert decision.job.instance_id == "i-new"
 
 
+def test_a_restarted_run_never_takes_a_serving_instance_it_recorded():
+    running = job(Phase.LAUNCHING, original=Capacity(1, 3, 1), launch_requested=NOW - 100,
+                  preexisting=frozenset({"i-serving"[-8:]}))  # fmt: skip
+    serving, new = ready("i-serving", launch_time=NOW - 5), ready("i-new", launch_time=NOW - 2)
+    decision = decide(running, obs(group(Capacity(1, 3, 2), (serving, new))), SETTINGS)
+    assert decision.job.instance_id == "i-new"
+
+
 def test_a_lost_scale_up_is_asked_for_again():
     decision = decide(job(Phase.LAUNCHING), obs(group(ZERO)), SETTINGS)
     assert decision.actions == (SetCapacity("web", min=1, max=2, desired=1),)

@@ -58,15 +58,15 @@ def test_every_job_fits_the_tag_and_round_trips(job: Job):
     [
         "",
         "garbage",
-        "2|run|patching|0,2,0|||1|||||||||",  # a newer format
-        "1|run|sleeping|0,2,0||||||||||||",  # unknown phase
-        "1|run|patching|0,2||||||||||||",  # bad capacity
-        "1|run|patching|0,-2,0||||||||||||",  # negative capacity
-        "1|run|patching|3,2,2||||||||||||",  # min above max: hand-edited
-        "1|run|patching|0,2,0|Q|||||||||||",  # unknown process code
-        "1||patching|0,2,0||||||||||||",  # no run id
+        "2|run|patching|0,2,0|||1||||||||||",  # a newer format
+        "1|run|sleeping|0,2,0|||||||||||||",  # unknown phase
+        "1|run|patching|0,2|||||||||||||",  # bad capacity
+        "1|run|patching|0,-2,0|||||||||||||",  # negative capacity
+        "1|run|patching|3,2,2|||||||||||||",  # min above max: hand-edited
+        "1|run|patching|0,2,0|Q||||||||||||",  # unknown process code
+        "1||patching|0,2,0|||||||||||||",  # no run id
         "1|run|patching|0,2,0|",  # truncated
-        "1|run|patching|0,2,0|||x|||||||||",  # bad time
+        "1|run|patching|0,2,0|||x||||||||||",  # bad time
     ],
 )
 def test_unreadable_state_is_a_state_error(value: str):
@@ -84,3 +84,15 @@ def test_last_result_names_run_result_image_and_time():
     assert result_value(job, 1_800_000_000) == "r1 patched ami-1 2027-01-15T08:00:00Z"
     failed = Job("web", "r1", Phase.DONE, outcome=Outcome.FAILED, reason="SSM agent not Online")
     assert result_value(failed, 1_800_000_000).endswith("failed - 2027-01-15T08:00:00Z SSM agent not Online")
+
+
+def test_instances_before_the_scale_up_are_remembered_until_the_patch_instance_is_known():
+    serving = frozenset({"i-0123456789abcdef0", "i-0fedcba987654321f"})
+    launching = Job("web", "r1", Phase.LAUNCHING, original=Capacity(2, 4, 2), preexisting=serving)
+    back = decode("web", encode(launching))
+    assert back.preexisting == {"89abcdef0"[-8:], "87654321f"[-8:]}
+    waiting = Job("web", "r1", Phase.WAITING_INSTANCE, instance_id="i-0aaaaaaaaaaaaaaaa", preexisting=serving)
+    assert decode("web", encode(waiting)).preexisting == frozenset(), "not needed once the instance is known"
+    crowded = Job("web", "r1", Phase.LAUNCHING, preexisting=frozenset(f"i-{n:017x}" for n in range(40)))
+    assert len(encode(crowded)) <= TAG_VALUE_LIMIT
+    assert decode("web", encode(crowded)).preexisting == frozenset(), "too many to list: the time rule decides"

@@ -16,7 +16,7 @@ from typing import Any
 from asgpatch import naming
 from asgpatch.aws.api import Api
 from asgpatch.cloud import CloudError
-from asgpatch.model import CommandView, Job, Phase
+from asgpatch.model import CommandView, Job, Outcome, Phase
 
 DOCUMENT = "AWS-RunPatchBaseline"
 PAGE = 50  # ListCommandInvocations MaxResults limit
@@ -71,12 +71,14 @@ class _Matcher:
 
 
 def observe_commands(api: Api, jobs: Iterable[Job]) -> dict[str, CommandView]:
-    """Group -> its patch command, for jobs in PATCHING (absent: no such command, or not listed yet)."""
-    patching = [j for j in jobs if j.phase is Phase.PATCHING and (j.command_id or j.instance_id)]
+    """Group -> its patch command, for jobs in PATCHING, and for jobs restoring without a patch (a
+    command of theirs may still run and must be cancelled). Absent: no such command, or not listed yet."""
+    patching = [j for j in jobs if _may_have_command(j) and (j.command_id or j.instance_id)]
     if not patching:
         return {}
     matcher = _Matcher(patching)
-    complete = _scan(api, matcher, since=min(j.phase_started for j in patching) - SKEW, budget=len(patching))
+    since = min(j.launch_requested or j.phase_started for j in patching) - SKEW
+    complete = _scan(api, matcher, since=since, budget=len(patching))
     for job in patching:
         if job.group in matcher.found:
             continue
@@ -89,6 +91,11 @@ def observe_commands(api: Api, jobs: Iterable[Job]) -> dict[str, CommandView]:
         if found is not None:
             matcher.found[job.group] = found
     return matcher.found
+
+
+def _may_have_command(job: Job) -> bool:
+    restoring = job.phase is Phase.RESTORING and job.outcome is not Outcome.PATCHED
+    return job.phase is Phase.PATCHING or restoring
 
 
 def _scan(api: Api, matcher: _Matcher, since: float, budget: int) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from asgpatch import naming
 from asgpatch.aws.api import Api, chunks
-from asgpatch.model import ImageView, Job, Phase
+from asgpatch.model import ImageView, Job, Outcome, Phase
 
 PER_CALL = 100  # values in one filter
 
@@ -55,11 +55,18 @@ def images_by_name(api: Api, names: Iterable[str]) -> dict[str, ImageView]:
     return found
 
 
+def _may_have_image(job: Job) -> bool:
+    """IMAGING after a restart, or restoring without a patch: a crashed run may have made an image
+    whose id it never wrote down; its name finds it (to wait for it, or to clean it up)."""
+    unused = job.phase is Phase.RESTORING and job.outcome is not Outcome.PATCHED and job.new_version is None
+    return job.phase is Phase.IMAGING or unused
+
+
 def observe_images(api: Api, jobs: Iterable[Job]) -> dict[str, ImageView]:
     """Group -> image: by id where the job has one, by name for IMAGING jobs that lost it."""
     jobs = list(jobs)
     by_id = images_by_id(api, [j.image_id for j in jobs if j.image_id])
-    lost = {naming.image_name(j.group, j.run_id): j for j in jobs if j.phase is Phase.IMAGING and not j.image_id}
+    lost = {naming.image_name(j.group, j.run_id): j for j in jobs if not j.image_id and _may_have_image(j)}
     by_name = images_by_name(api, lost) if lost else {}
     found = {j.group: by_id[j.image_id] for j in jobs if j.image_id and j.image_id in by_id}
     found.update({job.group: by_name[name] for name, job in lost.items() if name in by_name})
