@@ -35,12 +35,14 @@ from asgpatch.model import (
     TemplateView,
     TerminateInstance,
     UseTemplateVersion,
+    WriteLease,
     WriteResult,
     WriteState,
 )
-from asgpatch.state import RESULT_TAG, STATE_TAG, encode
+from asgpatch.state import LEASE_TAG, RESULT_TAG, STATE_TAG, encode, lease_value
 
 LAUNCH, SSM, PATCH, IMAGE = 30.0, 20.0, 60.0, 45.0
+FLAKY = CloudError("InternalFailure", "injected by the fake", "FakeCloud")  # an error that outlived retries
 AT_ZERO = Capacity(0, 2, 0)
 
 
@@ -50,6 +52,7 @@ class FakeInstance:
     launched: float
     protected: bool = False
     terminated: bool = False
+    doomed: bool = False  # this launch fails: the instance leaves LAUNCH seconds after it started
 
 
 @dataclass
@@ -63,6 +66,11 @@ class FakeGroup:
     suspended: set[str] = field(default_factory=set)
     instances: list[FakeInstance] = field(default_factory=list)
     fail: dict[str, str] = field(default_factory=dict)  # launch/ssm/patch/image -> fail|hang|offline
+    # The next N launches fail the way the sandbox's launch=fail does: the instance never reaches
+    # InService, leaves after LAUNCH seconds with a failed scaling activity, and Auto Scaling launches
+    # another. Unlike fail={"launch": "fail"} (stuck Pending for ever), later launches succeed.
+    doomed_launches: int = 0
+    last_failed_launch: str | None = None
 
 
 @dataclass
@@ -102,6 +110,9 @@ class FakeCloud:
         self.calls: list[Action] = []
         self.observed: int = 0
         self.errors: dict[type, CloudError] = {}  # make an action type fail
+        # make an action type fail only for its next N calls (with errors[type] when set, else FLAKY)
+        self.errors_left: dict[type, int] = {}
+        self.observe_errors_left: int = 0  # make the next N observe() calls fail with FLAKY
         self._ids = itertools.count(1)
 
     # setup ------------------------------------------------------------------------------------
@@ -123,7 +134,15 @@ class FakeCloud:
         missing = tuple(n for n in names if n not in self.groups)
         return Discovery(tagged, untagged, missing)
 
+    def in_flight(self, names: Sequence[str] = ()) -> tuple[GroupView, ...]:
+        return tuple(self._view(g) for g in self.groups.values()
+                     if STATE_TAG in g.tags and (not names or g.name in names))  # fmt: skip
+
     def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
+        self._catch_up()
+        if self.observe_errors_left > 0:
+            self.observe_errors_left -= 1
+            raise FLAKY
         self.observed += 1
         answer = {}
         for job in jobs:
@@ -139,9 +158,14 @@ class FakeCloud:
 
     def act(self, action: Action) -> str | int | None:
         self.calls.append(action)
-        error = self.errors.get(type(action))
-        if error is not None:
-            raise error
+        self._catch_up()
+        kind = type(action)
+        if kind in self.errors_left:
+            if self.errors_left[kind] > 0:
+                self.errors_left[kind] -= 1
+                raise self.errors.get(kind, FLAKY)
+        elif kind in self.errors:
+            raise self.errors[kind]
         handler = getattr(self, f"_do_{type(action).__name__}")
         return handler(action)  # type: ignore[no-any-return]
 
@@ -170,11 +194,11 @@ class FakeCloud:
             instances=instances,
             template=template,
             launch_configuration=None if group.template_id else "old-lc",
-            failed_launch="Launch failed (sandbox)" if group.fail.get("launch") == "fail" else None,
+            failed_launch="Launch failed (sandbox)" if group.fail.get("launch") == "fail" else group.last_failed_launch,
         )
 
     def _instance_view(self, group: FakeGroup, instance: FakeInstance, now: float) -> InstanceView:
-        booted = now >= instance.launched + LAUNCH and group.fail.get("launch") != "fail"
+        booted = now >= instance.launched + LAUNCH and group.fail.get("launch") != "fail" and not instance.doomed
         online = booted and now >= instance.launched + LAUNCH + SSM and group.fail.get("ssm") != "offline"
         return InstanceView(
             instance_id=instance.instance_id,
@@ -234,11 +258,24 @@ class FakeCloud:
             raise CloudError("ValidationError", f"AutoScalingGroup name not found - {name}")
         return self.groups[name]
 
+    def _catch_up(self) -> None:
+        """Doomed launches that are due fail now; their groups launch replacements."""
+        now = self.clock.now()
+        for group in self.groups.values():
+            due = [i for i in self._live(group) if i.doomed and now >= i.launched + LAUNCH]
+            for instance in due:
+                instance.terminated = True
+                group.last_failed_launch = f"Launching a new EC2 instance: {instance.instance_id}. Failed"
+            if due:
+                self._converge(group)
+
     def _converge(self, group: FakeGroup) -> None:
         live = self._live(group)
         missing = group.capacity.desired - len(live)
         for _ in range(max(0, missing)):
-            group.instances.append(FakeInstance(self._id("i"), self.clock.now()))
+            doomed = group.doomed_launches > 0
+            group.doomed_launches -= doomed
+            group.instances.append(FakeInstance(self._id("i"), self.clock.now(), doomed=doomed))
         if missing < 0:
             for instance in [i for i in live if not i.protected][:-missing]:
                 instance.terminated = True
@@ -248,6 +285,11 @@ class FakeCloud:
 
     def _do_ClearState(self, action: ClearState) -> None:
         self._group(action.group).tags.pop(STATE_TAG, None)
+        self._group(action.group).tags.pop(LEASE_TAG, None)
+
+    def _do_WriteLease(self, action: WriteLease) -> None:
+        for name in action.groups:
+            self._group(name).tags[LEASE_TAG] = lease_value(action.owner, action.expires)
 
     def _do_WriteResult(self, action: WriteResult) -> None:
         self._group(action.group).tags[RESULT_TAG] = action.value

@@ -41,7 +41,7 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
-from asgpatch.state import LEASE_TAG, read_lease, result_value, was_there
+from asgpatch.state import INCOMPLETE, LEASE_TAG, STATE_TAG, read_lease, result_value, was_there
 
 COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed"})
 COMMAND_DELIVERY_TIMEOUT = 600
@@ -64,12 +64,21 @@ def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
     leased = _lease(job, obs, obs.group, settings)
     if leased is not None:
         return leased
+    if job.phase is not Phase.PENDING and not _still_ours(job, obs.group):
+        return _finish(job, Outcome.SKIPPED, "another run finished or changed it meanwhile; left as it is")
     if job.phase not in (Phase.PENDING, Phase.RESTORING) and obs.group.tags.get(settings.tag_key) != settings.tag_value:
         reason = f"the tag {settings.tag_key}={settings.tag_value} was removed during the run; the group was restored"
         stopped = job.at(Phase.RESTORING, obs.now, outcome=Outcome.SKIPPED, reason=reason)
         return Decision(stopped, (WriteState(stopped),))
     handler = _HANDLERS[job.phase]
     return handler(job, obs, obs.group, settings)
+
+
+def _still_ours(job: Job, group: GroupView) -> bool:
+    """A job past PENDING always has its state on the group (written before its first side effect,
+    removed only when it is done): a missing or foreign state means another run has moved on."""
+    value = group.tags.get(STATE_TAG, "")
+    return value.startswith(f"1|{job.run_id}|")
 
 
 def _lease(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision | None:
@@ -97,6 +106,17 @@ def absorb(job: Job, action: Action, result: str | int | None) -> Job:
     if isinstance(action, CreateTemplateVersion) and action.template_id == job.template_id:
         return replace(job, new_version=int(result))
     return job
+
+
+def absorb_ids(written: Job, known: Job) -> Job:
+    """A job as a WriteState recorded it, keeping ids the run learned that it did not carry yet."""
+    return replace(
+        written,
+        command_id=written.command_id or known.command_id,
+        image_id=written.image_id or known.image_id,
+        new_version=written.new_version or known.new_version,
+        claimed=written.claimed or known.claimed,
+    )
 
 
 def fail(job: Job, now: float, reason: str, *cleanup: Action) -> Decision:
@@ -196,10 +216,15 @@ def _patch_instance(job: Job, group: GroupView, settings: Settings) -> InstanceV
         for i in group.instances
         if i.lifecycle not in LEAVING
         and not was_there(i.instance_id, job.preexisting)
-        and (job.was_at_zero or job.preexisting or (i.launch_time is not None and i.launch_time >= since))
+        and (job.was_at_zero or _complete(job.preexisting) or (i.launch_time is not None and i.launch_time >= since))
     ]
     candidates.sort(key=lambda i: (i.launch_time if i.launch_time is not None else float("inf"), i.instance_id))
     return candidates[0] if candidates else None
+
+
+def _complete(preexisting: frozenset[str]) -> bool:
+    """Whether the earlier instances are all known ("+" marks a list that did not fit in the tag)."""
+    return bool(preexisting) and INCOMPLETE not in preexisting
 
 
 def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
@@ -207,9 +232,10 @@ def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Se
     if instance is None or instance.lifecycle in LEAVING:
         if job.ready_at is None and job.instance_id is not None:
             # It never came up (a failed launch): Auto Scaling launches another; wait for that one.
-            relaunch = job.at(
-                Phase.LAUNCHING, obs.now, instance_id=None, preexisting=job.preexisting | {job.instance_id}
-            )
+            known = job.preexisting | {job.instance_id}
+            if not job.was_at_zero and not _complete(job.preexisting):
+                known |= {INCOMPLETE}  # what else was there is not known: the launch-time rule still applies
+            relaunch = job.at(Phase.LAUNCHING, obs.now, instance_id=None, preexisting=known)
             return Decision(replace(relaunch, phase_started=job.phase_started))
         return fail(job, obs.now, f"the patch instance {job.instance_id} left the group before it was patched")
     if instance.lifecycle != "InService" or instance.ec2_state != "running":
@@ -388,7 +414,9 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
     if actions:
         return Decision(job, tuple(actions))
     done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED)
-    return Decision(done, (ClearState(group.name), WriteResult(group.name, result_value(done, obs.now))))
+    # The result first: if the run stops between the two, the state is still there and the next run
+    # finishes the job (writing the same result again) instead of losing it.
+    return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), ClearState(group.name)))
 
 
 def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> Capacity | None:

@@ -5,7 +5,7 @@ Format (version 1), fields joined by "|":
     template:source>new|source_image|preexisting|reason
 Processes are written as one letter each (PROCESS_CODES); times as whole epoch seconds; empty means
 unset. `preexisting` lists the last 8 characters of each instance the group had before the scale-up,
-while the patch instance is not yet known (so a restarted run does not mistake a serving instance for
+until the patch instance is in service (so a restarted run does not mistake a serving instance for
 it); "+" when they do not all fit. A reason is cut to what fits. A value this module cannot read
 raises StateError, so callers can report the group and restore it as safely as possible instead of
 guessing.
@@ -38,6 +38,7 @@ PROCESS_CODES = {
 PROCESS_NAMES = {code: name for name, code in PROCESS_CODES.items()}
 FIELDS = 16
 ID_SUFFIX = 8  # characters of an instance id kept to tell the group's earlier instances apart
+INCOMPLETE = "+"  # in Job.preexisting: the list did not fit in the tag, so it is not the whole story
 
 
 class StateError(ValueError):
@@ -103,10 +104,13 @@ def encode(job: Job) -> str:
 
 
 def _preexisting(job: Job, room: int) -> str:
-    if job.instance_id is not None or not job.preexisting:
+    """Kept until the patch instance is in service: a failed launch sends the job back to pick again."""
+    if job.phase not in (Phase.PREPARING, Phase.LAUNCHING, Phase.WAITING_INSTANCE) or not job.preexisting:
         return ""
+    if INCOMPLETE in job.preexisting:
+        return INCOMPLETE
     listed = ",".join(sorted(instance[-ID_SUFFIX:] for instance in job.preexisting))
-    return listed if len(listed) <= room else "+"
+    return listed if len(listed) <= room else INCOMPLETE
 
 
 def was_there(instance_id: str, preexisting: frozenset[str]) -> bool:
@@ -138,7 +142,7 @@ def decode(group: str, value: str) -> Job:
             command_id=command or None,
             image_id=image or None,
             source_image=source_image or None,
-            preexisting=frozenset(p for p in preexisting.split(",") if p and p != "+"),
+            preexisting=frozenset(p for p in preexisting.split(",") if p),
             reason=reason,
             template_id=template_id,
             source_version=source_version,

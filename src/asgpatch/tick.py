@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, replace
 
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, CloudError
-from asgpatch.decide import Decision, absorb, decide, failed_call
-from asgpatch.model import Action, ClearState, Job, Observation, Outcome, Phase, Settings, WriteLease
+from asgpatch.decide import Decision, absorb, absorb_ids, decide, failed_call
+from asgpatch.model import Action, ClearState, Job, Observation, Outcome, Phase, Settings, WriteLease, WriteState
 
 MAX_RESTORE_ERRORS = 5
+MAX_OBSERVE_ERRORS = 20  # consecutive ticks whose batched read failed after the adapter's retries
 
 
 @dataclass
@@ -30,13 +31,21 @@ class Engine:
     on_action: Callable[[Action], None] | None = None  # after each action succeeds (crash tests hook here)
     restore_errors: dict[str, int] = field(default_factory=dict)
     last_heartbeat: float = float("-inf")
+    observe_errors: int = 0
 
     def tick(self, jobs: Sequence[Job]) -> list[Job]:
         """One round for every job that may move now; returns all jobs, updated."""
         now = self.clock.now()
         jobs = self._past_deadline(jobs, now)
         active = self._admitted(jobs)
-        observations = self.cloud.observe(active, now) if active else {}
+        try:
+            observations = self.cloud.observe(active, now) if active else {}
+        except CloudError:
+            self.observe_errors += 1
+            if self.observe_errors >= MAX_OBSERVE_ERRORS:
+                raise  # AWS has been unreadable for many ticks: stop; the state tags let a later run resume
+            return list(jobs)  # nothing was changed on a failed read: try again next tick
+        self.observe_errors = 0
         updated = {job.group: job for job in jobs}
         for job in active:
             observation = observations.get(job.group) or Observation(now=now, group=None)
@@ -98,33 +107,49 @@ class Engine:
 
     def _step(self, job: Job, observation: Observation) -> Job:
         decision = decide(job, observation, self.settings)
-        result = self._act(decision)
+        result = self._act(decision, before=job)
         if result.error is None:
             self.restore_errors.pop(job.group, None)
             return result.job
         return self._after_error(job, result, observation.now)
 
-    def _act(self, decision: Decision) -> Acted:
+    def _act(self, decision: Decision, before: Job | None = None) -> Acted:
+        """Carry out the actions in order. On an error, the job is what the group's tag last recorded
+        in this decision (or the job before it), not the decision's goal — plus what creating calls
+        returned — so a failed step is never taken for a done one."""
         job = decision.job
+        recorded = before if before is not None else decision.job
+        wrote_state = False
         for index, action in enumerate(decision.actions):
             try:
-                job = absorb(job, action, self.cloud.act(action))
+                result = self.cloud.act(action)
             except CloudError as error:
-                return Acted(job, str(error), index)
+                return Acted(recorded, str(error), index, action, wrote_state)
+            job, recorded = absorb(job, action, result), absorb(recorded, action, result)
+            if isinstance(action, WriteState):
+                recorded, wrote_state = absorb_ids(action.job, recorded), True
             if self.on_action is not None:
                 self.on_action(action)
         return Acted(job)
 
     def _after_error(self, before: Job, result: Acted, now: float) -> Job:
-        if before.phase is Phase.PENDING and result.failed_at == 0 and before.claimed:
-            # The very first write failed: nothing was changed, so there is nothing to restore.
-            self._quietly(ClearState(before.group))
-            return replace(before, phase=Phase.DONE, outcome=Outcome.FAILED, reason=f"not started: {result.error}")
+        if before.phase is Phase.PENDING and not result.wrote_state:
+            return self._not_started(before, result)
         if before.phase is Phase.RESTORING:
             return self._restore_error(before, result.error or "", now)  # level-triggered: just try again
         recovery = failed_call(result.job, now, result.error or "")
         retried = self._act(recovery)
         return retried.job if retried.error is None else recovery.job
+
+    def _not_started(self, before: Job, result: Acted) -> Job:
+        """Nothing was recorded, so nothing was changed: a failed claim is tried again on the next
+        ticks; a failed first state write (or a claim that keeps failing) ends the job untouched."""
+        tries = self.restore_errors.get(before.group, 0) + 1
+        self.restore_errors[before.group] = tries
+        if isinstance(result.failed, WriteLease) and tries < MAX_RESTORE_ERRORS:
+            return before
+        self._quietly(ClearState(before.group))  # give back a claim that may have landed
+        return replace(before, phase=Phase.DONE, outcome=Outcome.FAILED, reason=f"not started: {result.error}")
 
     def _restore_error(self, job: Job, error: str, now: float) -> Job:
         count = self.restore_errors.get(job.group, 0) + 1
@@ -140,3 +165,5 @@ class Acted:
     job: Job
     error: str | None = None
     failed_at: int = -1
+    failed: Action | None = None
+    wrote_state: bool = False

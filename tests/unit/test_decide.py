@@ -43,7 +43,7 @@ ZERO = Capacity(0, 2, 0)
 
 
 def group(capacity: Capacity = ZERO, instances: tuple[InstanceView, ...] = (), **changes: object) -> GroupView:
-    tags = {"ep:asg:patch": "true", "asgpatch:lease": f"r1 {int(NOW) + 200}"}
+    tags = {"ep:asg:patch": "true", "asgpatch:lease": f"r1 {int(NOW) + 200}", "asgpatch:state": "1|r1|..."}
     view = GroupView("web", capacity, tags, instances=instances, template=TemplateRef(TemplateSpec("lt-1")))
     return replace(view, **changes)  # type: ignore[arg-type]
 
@@ -232,7 +232,7 @@ def test_restoring_asks_only_for_what_is_still_different_then_finishes():
     assert first.actions[2] == ResumeProcesses("web", frozenset({"AZRebalance"}))
     finished = decide(restoring, obs(group(ZERO)), SETTINGS)
     assert finished.job.phase is Phase.DONE
-    assert isinstance(finished.actions[0], ClearState) and isinstance(finished.actions[1], WriteResult)
+    assert isinstance(finished.actions[0], WriteResult) and isinstance(finished.actions[1], ClearState)
 
 
 def test_restoring_a_failed_group_cancels_its_command_and_drops_its_image():
@@ -272,7 +272,7 @@ def test_override_templates_on_the_same_image_get_a_version_and_others_do_not():
 
 
 def _leased(owner: str, expires: float) -> GroupView:
-    return group(tags={"ep:asg:patch": "true", "asgpatch:lease": f"{owner} {int(expires)}"})
+    return group(tags={"ep:asg:patch": "true", "asgpatch:lease": f"{owner} {int(expires)}", "asgpatch:state": "1|r1|."})
 
 
 def test_a_run_claims_a_group_before_touching_it():
@@ -307,7 +307,7 @@ def test_a_resumed_job_is_driven_under_the_new_run_lease():
 
 def test_removing_the_patch_tag_mid_run_stops_and_restores():
     patching = job(Phase.PATCHING, instance_id="i-1", command_id="c-1")
-    view = group(tags={"asgpatch:lease": f"r1 {int(NOW) + 60}"})
+    view = group(tags={"asgpatch:lease": f"r1 {int(NOW) + 60}", "asgpatch:state": "1|r1|..."})
     decision = decide(patching, obs(view), SETTINGS)
     assert decision.job.phase is Phase.RESTORING and decision.job.outcome is Outcome.SKIPPED
     assert "was removed during the run" in decision.job.reason
@@ -317,3 +317,12 @@ def test_skipping_before_any_change_gives_the_claim_back():
     decision = decide(job(), obs(group(template=None, launch_configuration="old-lc")), SETTINGS)
     assert decision.job.outcome is Outcome.SKIPPED
     assert decision.actions == (ClearState("web"),)
+
+
+def test_a_job_whose_state_another_run_replaced_or_removed_is_left_alone():
+    patching = job(Phase.PATCHING, instance_id="i-1", command_id="c-1")
+    for state in ({}, {"asgpatch:state": "1|r7|restoring|..."}):
+        tags = {"ep:asg:patch": "true", "asgpatch:lease": f"r1 {int(NOW) + 60}", **state}
+        decision = decide(patching, obs(group(tags=tags)), SETTINGS)
+        assert decision.job.outcome is Outcome.SKIPPED and decision.actions == ()
+        assert "another run" in decision.job.reason

@@ -92,7 +92,9 @@ def test_instances_before_the_scale_up_are_remembered_until_the_patch_instance_i
     back = decode("web", encode(launching))
     assert back.preexisting == {"89abcdef0"[-8:], "87654321f"[-8:]}
     waiting = Job("web", "r1", Phase.WAITING_INSTANCE, instance_id="i-0aaaaaaaaaaaaaaaa", preexisting=serving)
-    assert decode("web", encode(waiting)).preexisting == frozenset(), "not needed once the instance is known"
+    assert len(decode("web", encode(waiting)).preexisting) == 2, "kept while the instance may still fail"
+    patching = Job("web", "r1", Phase.PATCHING, instance_id="i-0aaaaaaaaaaaaaaaa", preexisting=serving)
+    assert decode("web", encode(patching)).preexisting == frozenset(), "not needed once it is in service"
     crowded = Job("web", "r1", Phase.LAUNCHING, preexisting=frozenset(f"i-{n:017x}" for n in range(40)))
     assert len(encode(crowded)) <= TAG_VALUE_LIMIT
-    assert decode("web", encode(crowded)).preexisting == frozenset(), "too many to list: the time rule decides"
+    assert decode("web", encode(crowded)).preexisting == {"+"}, "too many to list: marked, the time rule decides"

@@ -35,7 +35,7 @@ USER_AGENT = f"asgpatch/{__version__}"
 PROBE_CONFIG = Config(
     connect_timeout=3,
     read_timeout=10,
-    retries={"mode": "standard", "total_max_attempts": 2},
+    retries={"mode": "standard", "total_max_attempts": 5},  # a transient 5xx must not stop a run
     user_agent_extra=USER_AGENT,
 )
 
