@@ -41,7 +41,7 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
-from asgpatch.state import INCOMPLETE, LEASE_TAG, STATE_TAG, read_lease, result_value, was_there
+from asgpatch.state import INCOMPLETE, LEASE_TAG, STATE_TAG, names_run, read_lease, result_value, was_there
 
 COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed"})
 COMMAND_DELIVERY_TIMEOUT = 600
@@ -77,8 +77,7 @@ def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
 def _still_ours(job: Job, group: GroupView) -> bool:
     """A job past PENDING always has its state on the group (written before its first side effect,
     removed only when it is done): a missing or foreign state means another run has moved on."""
-    value = group.tags.get(STATE_TAG, "")
-    return value.startswith(f"1|{job.run_id}|")
+    return names_run(group.tags.get(STATE_TAG), job.run_id)
 
 
 def _lease(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision | None:

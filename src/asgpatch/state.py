@@ -184,6 +184,11 @@ def _read_template(text: str) -> tuple[str | None, int | None, int | None]:
     return template_id or None, int(source) if source else None, int(new) if new else None
 
 
+def names_run(value: str | None, run_id: str) -> bool:
+    """Whether a state tag value belongs to the run `run_id` (read without decoding the rest)."""
+    return bool(value) and str(value).startswith(f"{FORMAT_VERSION}|{run_id}|")
+
+
 def lease_value(owner: str, expires: float) -> str:
     return f"{owner} {int(expires)}"
 
