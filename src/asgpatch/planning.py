@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from asgpatch.cloud import Discovery
 from asgpatch.model import Capacity, GroupView, Job, Observation, Phase, Settings, TemplateView
-from asgpatch.state import STATE_TAG, StateError, decode
+from asgpatch.state import LEASE_TAG, STATE_TAG, StateError, decode, read_lease
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,15 @@ def take_in(discovery: Discovery, run_id: str, settings: Settings, in_flight: Se
     return Intake(tuple(jobs), tuple(skipped))
 
 
-def would(job: Job, group: GroupView | None, observation: Observation | None) -> tuple[str, str, int | None]:
+def would(
+    job: Job, group: GroupView | None, observation: Observation | None, now: float | None = None
+) -> tuple[str, str, int | None]:
     """(status, reason, version the group launches from now) for `plan`."""
     if group is None:
         return "skipped", "group not found", None
+    holder = read_lease(group.tags.get(LEASE_TAG))
+    if now is not None and holder is not None and holder[0] != job.driver and holder[1] > now:
+        return "skipped", f"left to run {holder[0]}, which holds its lease", None
     if job.phase.value != "pending":
         return "would-patch", f"resumes run {job.run_id} from phase {job.phase.value}", job.source_version
     if group.template is None:

@@ -50,7 +50,7 @@ def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
     results = []
     for job in started.intake.jobs:
         group = views.get(job.group)
-        status, reason, version = would(job, group, observations.get(job.group))
+        status, reason, version = would(job, group, observations.get(job.group), clock.now())
         template = group.template.main.template_id if group and group.template else None
         capacity = group.capacity if group else None
         results.append(GroupResult(job.group, status, reason, template_id=template, previous_version=version,

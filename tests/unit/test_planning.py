@@ -1,0 +1,55 @@
+"""What `plan` says for each kind of group, and which groups a run takes on — from data, no AWS."""
+
+from __future__ import annotations
+
+from asgpatch.cloud import Discovery
+from asgpatch.model import (
+    Capacity,
+    GroupView,
+    Job,
+    Observation,
+    Phase,
+    Settings,
+    TemplateRef,
+    TemplateSpec,
+    TemplateView,
+)
+from asgpatch.planning import take_in, would
+
+NOW = 1_800_000_000.0
+TEMPLATE = TemplateView("lt-1", "web", default_version=2, latest_version=3, images={2: "ami-2", 3: "ami-3"})
+
+
+def view(name: str = "web", tags: dict[str, str] | None = None, **changes: object) -> GroupView:
+    base = GroupView(name, Capacity(0, 2, 0), tags if tags is not None else {"ep:asg:patch": "true"},
+                     template=TemplateRef(TemplateSpec("lt-1", "$Default")))  # fmt: skip
+    return GroupView(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def test_plan_describes_the_steps_for_a_group_at_zero():
+    status, reason, version = would(Job("web", "r1"), view(), Observation(NOW, view(), {"lt-1": TEMPLATE}), NOW)
+    assert (status, version) == ("would-patch", 2)
+    assert "0/2/0 -> 1/2/1" in reason and "default version" in reason
+
+
+def test_plan_skips_launch_configurations_and_groups_held_by_a_live_run():
+    assert would(Job("old", "r1"), view(template=None, launch_configuration="lc"), None, NOW)[0] == "skipped"
+    held = view(tags={"ep:asg:patch": "true", "asgpatch:lease": f"r0 {int(NOW) + 60}"})
+    status, reason, _ = would(Job("web", "r1"), held, None, NOW)
+    assert status == "skipped" and "left to run r0" in reason
+
+
+def test_a_run_takes_on_stopped_jobs_first_and_never_untagged_groups():
+    stopped = view("b", tags={"ep:asg:patch": "true", "asgpatch:state": "1|r0|patching|0,2,0||BIRSZ|1||i-1|||||||"})
+    discovery = Discovery(groups=(view("a"), stopped), untagged=(view("c", tags={"ep:asg:patch": "false"}),))
+    intake = take_in(discovery, "r1", Settings())
+    assert [(j.group, j.phase, j.run_id, j.owner) for j in intake.jobs] == [
+        ("b", Phase.PATCHING, "r0", "r1"), ("a", Phase.PENDING, "r1", "r1")
+    ]  # fmt: skip
+    assert [(g.name, "ep:asg:patch=false" in reason) for g, reason in intake.skipped] == [("c", True)]
+
+
+def test_an_unreadable_state_is_skipped_with_its_reason():
+    broken = view("b", tags={"ep:asg:patch": "true", "asgpatch:state": "9|from-the-future"})
+    intake = take_in(Discovery(groups=(broken,)), "r1", Settings())
+    assert intake.jobs == () and "format '9'" in intake.skipped[0][1]
