@@ -41,7 +41,16 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
-from asgpatch.state import INCOMPLETE, LEASE_TAG, STATE_TAG, names_run, read_lease, result_value, was_there
+from asgpatch.state import (
+    INCOMPLETE,
+    LEASE_TAG,
+    STATE_TAG,
+    names_run,
+    other_holder,
+    read_lease,
+    result_value,
+    was_there,
+)
 
 COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed"})
 COMMAND_DELIVERY_TIMEOUT = 600
@@ -83,11 +92,12 @@ def _still_ours(job: Job, group: GroupView) -> bool:
 def _lease(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision | None:
     """One run at a time per group. A live lease of another run: leave the group to it. Not yet
     claimed: claim and look again next tick (the last writer wins; the loser sees it and backs off)."""
-    holder = read_lease(group.tags.get(LEASE_TAG))
-    if holder is not None and holder[0] != job.driver and holder[1] > obs.now:
-        until = datetime.fromtimestamp(holder[1], tz=UTC).strftime("%H:%M:%SZ")
+    other = other_holder(group.tags.get(LEASE_TAG), job.driver, obs.now)
+    if other is not None:
+        until = datetime.fromtimestamp(other[1], tz=UTC).strftime("%H:%M:%SZ")
         verb = "taken over by" if job.claimed else "left to"
-        return _finish(job, Outcome.SKIPPED, f"{verb} run {holder[0]}, which holds the lease until {until}")
+        return _finish(job, Outcome.SKIPPED, f"{verb} run {other[0]}, which holds the lease until {until}")
+    holder = read_lease(group.tags.get(LEASE_TAG))
     if not job.claimed or holder is None or holder[0] != job.driver:
         claim = WriteLease((group.name,), job.driver, obs.now + settings.lease_seconds)
         return Decision(replace(job, claimed=True), (claim,))

@@ -9,7 +9,6 @@ and the groups without the tag were not touched.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from typing import Any
@@ -65,15 +64,9 @@ def show_account(sandbox: SandboxProcess, title: str) -> None:
 
 
 def asgpatch(sandbox: SandboxProcess, *args: str) -> int:
-    environment = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": sandbox.url,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "demo",
-        "AWS_SECRET_ACCESS_KEY": "demo",
-    }
     console.rule(f"[bold]$ asgpatch {' '.join(args)}")
-    return subprocess.run([sys.executable, "-m", "asgpatch", *args], env=environment, check=False).returncode
+    command = [sys.executable, "-m", "asgpatch", *args]
+    return subprocess.run(command, env=sandbox.environment(), check=False).returncode
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from asgpatch.cloud import Discovery
 from asgpatch.model import Capacity, GroupView, Job, Observation, Phase, Settings, TemplateView
-from asgpatch.state import LEASE_TAG, STATE_TAG, StateError, decode, read_lease
+from asgpatch.state import LEASE_TAG, STATE_TAG, StateError, decode, other_holder
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ def would(
     """(status, reason, version the group launches from now) for `plan`."""
     if group is None:
         return "skipped", "group not found", None
-    holder = read_lease(group.tags.get(LEASE_TAG))
-    if now is not None and holder is not None and holder[0] != job.driver and holder[1] > now:
-        return "skipped", f"left to run {holder[0]}, which holds its lease", None
+    other = other_holder(group.tags.get(LEASE_TAG), job.driver, now) if now is not None else None
+    if other is not None:
+        return "skipped", f"left to run {other[0]}, which holds its lease", None
     if job.phase.value != "pending":
         return "would-patch", f"resumes run {job.run_id} from phase {job.phase.value}", job.source_version
     if group.template is None:

@@ -203,6 +203,14 @@ def read_lease(value: str | None) -> tuple[str, float] | None:
     return owner, float(expires)
 
 
+def other_holder(value: str | None, me: str, now: float) -> tuple[str, float] | None:
+    """The (run, expiry) of a live lease held by a run other than `me`, or None."""
+    holder = read_lease(value)
+    if holder is None or holder[0] == me or holder[1] <= now:
+        return None
+    return holder
+
+
 def result_value(job: Job, at: float) -> str:
     """The `asgpatch:last-result` tag: run id, result, AMI and time, plus a short reason."""
     outcome = (job.outcome or Outcome.FAILED).value

@@ -38,7 +38,6 @@ module takes about two minutes on two cores instead of ten.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -174,20 +173,9 @@ IDLE_GROUP = "crash-recover-idle"
 
 
 def cli(sandbox: SandboxProcess, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("ASGPATCH_")}
-    environment.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": sandbox.url,
-            **(env or {}),
-        }
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "asgpatch", *args], capture_output=True, text=True, env=environment, timeout=180,
-        check=False,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "asgpatch", *args]
+    environment = sandbox.environment(**(env or {}))
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=180, check=False)
 
 
 def crash(

@@ -11,7 +11,6 @@ other. The CLI's setup probe retries transient faults too
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -60,15 +59,10 @@ def start_cli(sandbox: SandboxProcess, *args: str) -> Cli:
 
 
 def _spawn(sandbox: SandboxProcess, args: tuple[str, ...]) -> subprocess.Popen[str]:
-    environment = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": sandbox.url,
-    }
     command = [sys.executable, "-m", "asgpatch", "run", *QUICK_RUN, *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sandbox.environment()
+    )
 
 
 @dataclass

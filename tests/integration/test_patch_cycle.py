@@ -4,7 +4,6 @@ and the groups it must never touch compared byte for byte before and after."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,18 +26,9 @@ def quick() -> Iterator[SandboxProcess]:
 
 
 def cli(sandbox: SandboxProcess, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": sandbox.url,
-        **(env or {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "asgpatch", *args], capture_output=True, text=True, env=environment, timeout=240,
-        check=False,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "asgpatch", *args]
+    environment = sandbox.environment(**(env or {}))
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=240, check=False)
 
 
 def report_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ deleted, the patch instance terminated by someone, the deadline. The real CLI ag
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -27,10 +26,10 @@ def sandbox() -> Iterator[SandboxProcess]:
 
 
 def start(sandbox: SandboxProcess, *args: str) -> subprocess.Popen[str]:
-    environment = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": sandbox.url}  # fmt: skip
     command = [sys.executable, "-m", "asgpatch", *args, "--output", "json", "--poll-seconds", "0.5"]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sandbox.environment()
+    )
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, dict[str, dict[str, Any]]]:

@@ -101,6 +101,19 @@ class SandboxProcess:
             answer: dict[str, Any] = json.loads(response.read())
             return answer
 
+    def environment(self, **extra: str) -> dict[str, str]:
+        """What a user's shell would set to point asgpatch (or the AWS CLI) at this sandbox: the
+        endpoint, region and dummy credentials; no ASGPATCH_* settings leak in from the caller."""
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("ASGPATCH_")}
+        environment.update(
+            AWS_ENDPOINT_URL=self.url,
+            AWS_DEFAULT_REGION=REGION,
+            AWS_ACCESS_KEY_ID=DUMMY_CREDENTIALS["aws_access_key_id"],
+            AWS_SECRET_ACCESS_KEY=DUMMY_CREDENTIALS["aws_secret_access_key"],
+        )
+        environment.update(extra)
+        return environment
+
     def now(self) -> float:
         """The sandbox clock, in epoch seconds."""
         return float(self.control("GET", "health")["now"])
