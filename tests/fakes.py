@@ -53,6 +53,9 @@ class FakeInstance:
     protected: bool = False
     terminated: bool = False
     doomed: bool = False  # this launch fails: the instance leaves LAUNCH seconds after it started
+    # Terminated through EC2 behind Auto Scaling's back: with ReplaceUnhealthy suspended it stays in the
+    # group (unhealthy, counting toward desired) and nothing replaces it, as AWS does.
+    dead: bool = False
 
 
 @dataclass
@@ -65,7 +68,10 @@ class FakeGroup:
     mixed: bool = False
     suspended: set[str] = field(default_factory=set)
     instances: list[FakeInstance] = field(default_factory=list)
-    fail: dict[str, str] = field(default_factory=dict)  # launch/ssm/patch/image -> fail|hang|offline
+    # launch/ssm/patch/image -> fail|hang|offline; kill -> once|twice: someone terminates the instance
+    # a patch command was just sent to (through EC2), for that many commands
+    fail: dict[str, str] = field(default_factory=dict)
+    killed: int = 0
     # The next N launches fail the way the sandbox's launch=fail does: the instance never reaches
     # InService, leaves after LAUNCH seconds with a failed scaling activity, and Auto Scaling launches
     # another. Unlike fail={"launch": "fail"} (stuck Pending for ever), later launches succeed.
@@ -200,6 +206,9 @@ class FakeCloud:
     def _instance_view(self, group: FakeGroup, instance: FakeInstance, now: float) -> InstanceView:
         booted = now >= instance.launched + LAUNCH and group.fail.get("launch") != "fail" and not instance.doomed
         online = booted and now >= instance.launched + LAUNCH + SSM and group.fail.get("ssm") != "offline"
+        if instance.dead:
+            return InstanceView(instance.instance_id, "InService", instance.protected, "terminated",
+                                instance.launched, "ConnectionLost")  # fmt: skip
         return InstanceView(
             instance_id=instance.instance_id,
             lifecycle="InService" if booted else "Pending",
@@ -223,8 +232,8 @@ class FakeCloud:
     def _command_view(self, job: Job) -> CommandView | None:
         command = self.commands.get(job.command_id or "")
         if command is None and job.command_id is None:
-            wanted = naming.command_comment(job.run_id, job.group)
-            command = next((c for c in self.commands.values() if c.comment == wanted), None)
+            wanted = (naming.command_comment(job.run_id, job.group), job.instance_id)
+            command = next((c for c in self.commands.values() if (c.comment, c.instance_id) == wanted), None)
         if command is None:
             return None
         return CommandView(command.command_id, self._command_status(command))
@@ -233,6 +242,9 @@ class FakeCloud:
         if command.cancelled:
             return "Cancelled"
         group = self.groups.get(command.group)
+        if group is not None and any(i.instance_id == command.instance_id and (i.dead or i.terminated)
+                                     for i in group.instances):  # fmt: skip
+            return "Failed"
         mode = group.fail.get("patch") if group else None
         if self.clock.now() < command.sent + PATCH or mode == "hang":
             return "InProgress"
@@ -298,7 +310,18 @@ class FakeCloud:
         self._group(action.group).suspended |= action.processes
 
     def _do_ResumeProcesses(self, action: ResumeProcesses) -> None:
-        self._group(action.group).suspended -= action.processes
+        group = self._group(action.group)
+        group.suspended -= action.processes
+        self._replace_dead(group)
+
+    def _replace_dead(self, group: FakeGroup) -> None:
+        """ReplaceUnhealthy at work: dead instances leave and the group launches replacements."""
+        if "ReplaceUnhealthy" in group.suspended:
+            return
+        for instance in self._live(group):
+            if instance.dead:
+                instance.terminated = True
+        self._converge(group)
 
     def _do_SetCapacity(self, action: SetCapacity) -> None:
         group = self._group(action.group)
@@ -335,6 +358,10 @@ class FakeCloud:
         group = next(g for g in self.groups.values() if any(i.instance_id == action.instance_id for i in g.instances))
         command = FakeCommand(self._id("cmd"), action.instance_id, group.name, action.comment, self.clock.now())
         self.commands[command.command_id] = command
+        if group.killed < {"once": 1, "twice": 2}.get(group.fail.get("kill", ""), 0):
+            group.killed += 1
+            next(i for i in group.instances if i.instance_id == action.instance_id).dead = True
+            self._replace_dead(group)
         return command.command_id
 
     def _do_CancelCommand(self, action: CancelCommand) -> None:

@@ -57,6 +57,10 @@ COMMAND_DELIVERY_TIMEOUT = 600
 TEMPLATE_TIMEOUT = 600.0  # new template versions are immediate; this only bounds a stuck read
 IMAGE_FAILED = frozenset({"failed", "invalid", "error", "deregistered", "disabled"})
 LEAVING = frozenset({"Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated", "Detaching", "Detached"})
+# EC2 states of an instance someone stopped or terminated behind Auto Scaling's back. With ReplaceUnhealthy
+# suspended, Auto Scaling marks it unhealthy but keeps it in the group and launches nothing in its place.
+DEAD = frozenset({"shutting-down", "terminated", "stopping", "stopped"})
+RELAUNCHES = 1  # a patch instance lost after it came up is replaced this many times, then the group fails
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
     leased = _lease(job, obs, obs.group, settings)
     if leased is not None:
         return leased
+    if job.salvaged_from is not None:
+        return _record_salvaged(job, obs.group)
     if job.phase is not Phase.PENDING and not _still_ours(job, obs.group):
         return _finish(job, Outcome.SKIPPED, "another run finished or changed it meanwhile; left as it is")
     if job.phase not in (Phase.PENDING, Phase.RESTORING) and obs.group.tags.get(settings.tag_key) != settings.tag_value:
@@ -87,6 +93,15 @@ def _still_ours(job: Job, group: GroupView) -> bool:
     """A job past PENDING always has its state on the group (written before its first side effect,
     removed only when it is done): a missing or foreign state means another run has moved on."""
     return names_run(group.tags.get(STATE_TAG), job.run_id)
+
+
+def _record_salvaged(job: Job, group: GroupView) -> Decision:
+    """A job pieced together from an unreadable state tag (salvage.py): record it readably, naming this
+    run, before restoring — unless the tag changed since it was read (someone else is at work)."""
+    if group.tags.get(STATE_TAG) != job.salvaged_from:
+        return _finish(job, Outcome.SKIPPED, f"its unreadable {STATE_TAG} tag changed meanwhile; left as it is")
+    recorded = replace(job, salvaged_from=None)
+    return Decision(recorded, (WriteState(recorded),))
 
 
 def _lease(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision | None:
@@ -238,15 +253,13 @@ def _complete(preexisting: frozenset[str]) -> bool:
 
 def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
     instance = group.instance(job.instance_id)
-    if instance is None or instance.lifecycle in LEAVING:
+    if _lost(instance):
         if job.ready_at is None and job.instance_id is not None:
             # It never came up (a failed launch): Auto Scaling launches another; wait for that one.
-            known = job.preexisting | {job.instance_id}
-            if not job.was_at_zero and not _complete(job.preexisting):
-                known |= {INCOMPLETE}  # what else was there is not known: the launch-time rule still applies
-            relaunch = job.at(Phase.LAUNCHING, obs.now, instance_id=None, preexisting=known)
+            relaunch = job.at(Phase.LAUNCHING, obs.now, instance_id=None, preexisting=_known_before(job))
             return Decision(replace(relaunch, phase_started=job.phase_started))
-        return fail(job, obs.now, f"the patch instance {job.instance_id} left the group before it was patched")
+        return _relaunch(job, obs.now, group, "before it was patched")
+    assert instance is not None
     if instance.lifecycle != "InService" or instance.ec2_state != "running":
         if _overdue(job.launch_requested or job.phase_started, obs.now, settings.launch_timeout):
             reason = (
@@ -269,6 +282,47 @@ def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Se
     return Decision(ready)
 
 
+def _lost(instance: InstanceView | None) -> bool:
+    """Gone from the group, leaving it, or stopped or terminated behind Auto Scaling's back."""
+    return instance is None or instance.lifecycle in LEAVING or instance.ec2_state in DEAD
+
+
+def _known_before(job: Job) -> frozenset[str]:
+    """The instances a new patch instance must not be mistaken for: those before the scale-up and this one."""
+    known = job.preexisting | {job.instance_id or ""}
+    if not job.was_at_zero and not _complete(job.preexisting):
+        known |= {INCOMPLETE}  # what else was there is not known: the launch-time rule still applies
+    return known - {""}
+
+
+def _relaunch(job: Job, now: float, group: GroupView, when: str) -> Decision:
+    """The patch instance was lost after it came up (someone terminated or stopped it): launch another
+    once, then fail. One still listed (Auto Scaling keeps a dead instance, unhealthy, while
+    ReplaceUnhealthy is suspended) is terminated first so the group launches a replacement; that is
+    done before the state moves on, so a restart in between sees it leaving and relaunches the same way."""
+    lost = group.instance(job.instance_id)
+    what = f"the patch instance {job.instance_id} was lost {when}"
+    if lost is not None and lost.lifecycle not in LEAVING:
+        what += f" ({lost.ec2_state or 'gone'})"
+    if job.relaunches >= RELAUNCHES:
+        return fail(job, now, f"{what}, after {job.relaunches} relaunch(es)")
+    actions: list[Action] = []
+    if lost is not None and lost.lifecycle not in LEAVING:
+        actions.append(TerminateInstance(lost.instance_id, decrement=False))
+    relaunched = job.at(
+        Phase.LAUNCHING,
+        now,
+        launch_requested=now,
+        instance_id=None,
+        ready_at=None,
+        command_id=None,
+        preexisting=_known_before(job),
+        relaunches=job.relaunches + 1,
+        reason=f"{what}; launched another",
+    )
+    return Decision(relaunched, (*actions, WriteState(relaunched)))
+
+
 def _patch_command(job: Job, settings: Settings) -> SendPatchCommand:
     return SendPatchCommand(
         instance_id=job.instance_id or "",
@@ -280,8 +334,8 @@ def _patch_command(job: Job, settings: Settings) -> SendPatchCommand:
 
 
 def _patching(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
-    if group.instance(job.instance_id) is None:
-        return fail(job, obs.now, f"the patch instance {job.instance_id} left the group while patching")
+    if _lost(group.instance(job.instance_id)):
+        return _relaunch(job, obs.now, group, "while patching")
     command = obs.command
     if job.command_id is None:
         if command is None:
@@ -322,6 +376,8 @@ def _imaging(job: Job, obs: Observation, group: GroupView, settings: Settings) -
     image = obs.image
     if job.image_id is None:
         if image is None:
+            if _lost(group.instance(job.instance_id)):
+                return _relaunch(job, obs.now, group, "before its image was taken")
             return Decision(job, (_create_image(job, obs, settings),))  # resumed before CreateImage answered
         job = replace(job, image_id=image.image_id)
     state = image.state if image is not None else "pending"
@@ -361,7 +417,7 @@ def _updating_template(job: Job, obs: Observation, group: GroupView, settings: S
                 job, obs.now, f"override template versions were not confirmed within {_minutes(TEMPLATE_TIMEOUT)}"
             )
         return Decision(job, missing)  # next tick finds them by their description and uses them
-    patched = job.at(Phase.RESTORING, obs.now, outcome=Outcome.PATCHED, reason="")
+    patched = job.at(Phase.RESTORING, obs.now, outcome=Outcome.PATCHED)  # keeps a relaunch's note
     main = _use_version(group, TemplateSpec(job.template_id or "", _main_spec(group)), job.new_version or 0)
     # The group is pointed at the new version before the tag says "restoring": after a crash in
     # between, the next run is still updating, finds the version by its description and points again.
@@ -414,12 +470,15 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
             actions.append(ProtectInstance(group.name, instance.instance_id, False))
         if not job.was_at_zero:
             actions.append(TerminateInstance(instance.instance_id, decrement=True))
-    target = _restored_capacity(job, group, present)
+    target, note = _restored_capacity(job, group, present)
     if target is not None and target != group.capacity:
         actions.append(SetCapacity(group.name, min=target.min, max=target.max, desired=target.desired))
     resume = job.we_suspended & group.suspended
     if resume:
         actions.append(ResumeProcesses(group.name, resume))
+    if note and note.partition(":")[0] not in job.reason:  # once: the desired part changes as the group settles
+        job = replace(job, reason="; ".join(part for part in (job.reason, note) if part))
+        actions.insert(0, WriteState(job))
     if actions:
         return Decision(job, tuple(actions))
     done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED)
@@ -428,15 +487,34 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
     return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), ClearState(group.name)))
 
 
-def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> Capacity | None:
+def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> tuple[Capacity | None, str]:
+    """(capacity to restore, note for the report). At zero: the recorded capacity. Running: the current
+    desired less the patch instance, never below the recorded minimum. If someone changed the group's
+    min/max during the run (they are neither the recorded ones nor asgpatch's), their limits are newer
+    than the record: they are kept, and desired is brought within them."""
     original = job.original
     if original is None:
-        return None
+        return None, ""
     if job.was_at_zero:
-        return original
-    desired = group.capacity.desired - (1 if instance_present else 0)
-    high = max(original.max, desired)
-    return Capacity(original.min, high, max(original.min, desired))  # never below the recorded minimum
+        wanted = original
+    else:
+        desired = group.capacity.desired - (1 if instance_present else 0)
+        wanted = Capacity(original.min, max(original.max, desired), max(original.min, desired))
+    now = group.capacity
+    scaled = _scale_up(group.name, original)
+    ours = {
+        (original.min, original.max),
+        (scaled.min if scaled.min is not None else original.min, scaled.max),
+        (wanted.min, wanted.max),
+    }
+    if (now.min, now.max) in ours:
+        return wanted, ""
+    kept = Capacity(now.min, now.max, min(max(wanted.desired, now.min), now.max))
+    note = (
+        f"min/max changed to {now.min}/{now.max} during the run (recorded {original.min}/{original.max}): "
+        f"kept them, desired {kept.desired} instead of {wanted.desired}"
+    )
+    return kept, note
 
 
 def _leftovers(job: Job, obs: Observation) -> tuple[Action, ...]:

@@ -174,9 +174,11 @@ class Job:
     new_version: int | None = None
     outcome: Outcome | None = None
     reason: str = ""
-    preexisting: frozenset[str] = frozenset()  # instances before our scale-up (memory only)
+    relaunches: int = 0  # patch instances launched again after someone terminated one
+    preexisting: frozenset[str] = frozenset()  # instances before our scale-up (in the tag until in service)
     owner: str = ""  # the run driving the job now: it may resume a stopped run's job (memory only)
     claimed: bool = False  # this run has written its lease on the group (memory only)
+    salvaged_from: str | None = None  # the unreadable state tag this job was pieced together from (memory only)
 
     def at(self, phase: Phase, now: float, **changes: object) -> Job:
         return replace(self, phase=phase, phase_started=now, **changes)  # type: ignore[arg-type]

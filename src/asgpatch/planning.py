@@ -12,40 +12,48 @@ from dataclasses import dataclass, replace
 
 from asgpatch.cloud import Discovery
 from asgpatch.model import Capacity, GroupView, Job, Observation, Phase, Settings, TemplateView
-from asgpatch.state import LEASE_TAG, STATE_TAG, StateError, decode, other_holder
+from asgpatch.salvage import read_state
+from asgpatch.state import LEASE_TAG, STATE_TAG, other_holder
 
 
 @dataclass(frozen=True)
 class Intake:
     jobs: tuple[Job, ...]
     skipped: tuple[tuple[GroupView, str], ...]  # (group, reason): never changed by this run
+    refused: tuple[tuple[GroupView, str], ...] = ()  # (group, reason): in flight, unsafe to touch: failed
 
 
-def take_in(discovery: Discovery, run_id: str, settings: Settings, in_flight: Sequence[GroupView] = ()) -> Intake:
-    """Jobs for the tagged groups — resumed from their state tag when a stopped run left one — and for
-    groups still in flight whose patch tag was removed since (they are restored, not patched).
-    Resumed jobs come first: a run finishes what an earlier one started before it starts new work."""
+def take_in(
+    discovery: Discovery, run_id: str, settings: Settings, in_flight: Sequence[GroupView] = (), now: float = 0.0
+) -> Intake:
+    """Jobs for the tagged groups — resumed from their state tag when a stopped run left one, salvaged
+    when the tag is unreadable — and for groups still in flight whose patch tag was removed since (they
+    are restored, not patched). Resumed jobs come first: a run finishes what an earlier one started
+    before it starts new work."""
     jobs: list[Job] = []
     skipped: list[tuple[GroupView, str]] = []
+    refused: list[tuple[GroupView, str]] = []
     tagged = {group.name for group in discovery.groups}
     leftovers = [group for group in in_flight if group.name not in tagged]
     for group in [*discovery.groups, *leftovers]:
-        value = group.tags.get(STATE_TAG)
-        if value is None:
+        if STATE_TAG not in group.tags:
             jobs.append(Job(group=group.name, run_id=run_id, owner=run_id))
             continue
-        try:
-            jobs.append(replace(decode(group.name, value), owner=run_id))
-        except StateError as error:
-            skipped.append((group, f"unreadable {STATE_TAG} tag ({error}); left untouched"))
+        found = read_state(group, run_id, now)
+        if isinstance(found, Job):
+            jobs.append(replace(found, owner=run_id))
+        elif (holder := other_holder(group.tags.get(LEASE_TAG), run_id, now)) is not None:
+            skipped.append((group, f"left to run {holder[0]}, which holds its lease"))
+        else:
+            refused.append((group, found.reason))
     jobs.sort(key=lambda job: job.phase is Phase.PENDING)
     for group in discovery.untagged:
         if group.name in {job.group for job in jobs}:
             continue
-        found = group.tags.get(settings.tag_key)
-        have = f"{settings.tag_key}={found}" if found is not None else f"no {settings.tag_key} tag"
+        value = group.tags.get(settings.tag_key)
+        have = f"{settings.tag_key}={value}" if value is not None else f"no {settings.tag_key} tag"
         skipped.append((group, f"does not carry {settings.tag_key}={settings.tag_value} (has {have})"))
-    return Intake(tuple(jobs), tuple(skipped))
+    return Intake(tuple(jobs), tuple(skipped), tuple(refused))
 
 
 def would(
@@ -57,6 +65,8 @@ def would(
     other = other_holder(group.tags.get(LEASE_TAG), job.driver, now) if now is not None else None
     if other is not None:
         return "skipped", f"left to run {other[0]}, which holds its lease", None
+    if job.phase is Phase.RESTORING:
+        return "would-restore", job.reason or f"finishes restoring it for run {job.run_id}", job.source_version
     if job.phase.value != "pending":
         return "would-patch", f"resumes run {job.run_id} from phase {job.phase.value}", job.source_version
     if group.template is None:

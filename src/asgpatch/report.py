@@ -23,10 +23,16 @@ from rich.text import Text
 from asgpatch.model import Capacity, Job, Outcome, Phase
 
 RUN_STATUSES = ("patched", "failed", "skipped")
-PLAN_STATUSES = ("would-patch", "skipped")
+PLAN_STATUSES = ("would-patch", "would-restore", "skipped")
 STATUSES = frozenset(RUN_STATUSES + PLAN_STATUSES)
-STATUS_STYLES = {"patched": "green", "failed": "bold red", "skipped": "yellow", "would-patch": "cyan"}
-_COUNT_ORDER = ("patched", "would-patch", "failed", "skipped")
+STATUS_STYLES = {
+    "patched": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "would-patch": "cyan",
+    "would-restore": "magenta",
+}
+_COUNT_ORDER = ("patched", "would-patch", "would-restore", "failed", "skipped")
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 MISSING = "-"
 

@@ -12,7 +12,7 @@ from asgpatch.config import RunConfig
 from asgpatch.model import Action, Capacity, Job, Outcome, Phase
 from asgpatch.planning import Intake, take_in, would
 from asgpatch.report import GroupResult, build_report, result_from_job
-from asgpatch.state import STATE_TAG, StateError, decode
+from asgpatch.salvage import Refused, read_state
 from asgpatch.tick import Engine
 
 Report = dict[str, Any]
@@ -38,7 +38,7 @@ def start(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Started
         names = ", ".join(discovery.missing)
         raise UsageError(f"no Auto Scaling group named {names} in this account and region")
     in_flight = cloud.in_flight(config.asg_names)
-    return Started(run_id, started_at, discovery, take_in(discovery, run_id, settings, in_flight))
+    return Started(run_id, started_at, discovery, take_in(discovery, run_id, settings, in_flight, started_at))
 
 
 def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
@@ -55,7 +55,7 @@ def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
         capacity = group.capacity if group else None
         results.append(GroupResult(job.group, status, reason, template_id=template, previous_version=version,
                                    capacity=capacity))  # fmt: skip
-    return build_report(run_id, started.started_at, clock.now(), results + _skipped(started))
+    return build_report(run_id, started.started_at, clock.now(), results + _skipped(started, refused="skipped"))
 
 
 def run(
@@ -78,20 +78,18 @@ def recover(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Repor
     """Put groups a stopped run left in flight back to their recorded state, without patching."""
     started_at = clock.now()
     groups = cloud.in_flight(config.asg_names)
-    jobs, skipped = [], []
+    jobs, refused = [], []
     for group in groups:
-        try:
-            job = decode(group.name, group.tags[STATE_TAG])
-        except StateError as error:
-            skipped.append(GroupResult(group.name, "failed", f"unreadable {STATE_TAG} tag ({error}); left untouched",
-                                       capacity=group.capacity))  # fmt: skip
+        found = read_state(group, run_id, started_at)
+        if isinstance(found, Refused):
+            refused.append(GroupResult(group.name, "failed", found.reason, capacity=group.capacity))
             continue
-        jobs.append(_to_restore(job, run_id, started_at))
+        jobs.append(_to_restore(found, run_id, started_at))
     engine = Engine(cloud, config.settings, clock, config.concurrency, config.poll_seconds)
     finished = engine.run_until_done(jobs)
     final = _final_capacities(cloud, finished, clock)
     results = [result_from_job(job, final.get(job.group)) for job in finished]
-    return build_report(run_id, started_at, clock.now(), results + skipped)
+    return build_report(run_id, started_at, clock.now(), results + refused)
 
 
 def _to_restore(job: Job, run_id: str, now: float) -> Job:
@@ -111,9 +109,12 @@ def _final_capacities(cloud: Cloud, jobs: Sequence[Job], clock: Clock) -> dict[s
     return {name: o.group.capacity for name, o in observations.items() if o.group is not None}
 
 
-def _skipped(started: Started) -> list[GroupResult]:
-    return [GroupResult(group.name, "skipped", reason, capacity=group.capacity) for group, reason in
-            started.intake.skipped]  # fmt: skip
+def _skipped(started: Started, refused: str = "failed") -> list[GroupResult]:
+    """Groups the run did not take on: skipped, and those in flight that are unsafe to touch (a run
+    reports them failed, since they need an operator; a plan, which changes nothing, skipped)."""
+    listed = [("skipped", group, reason) for group, reason in started.intake.skipped]
+    listed += [(refused, group, reason) for group, reason in started.intake.refused]
+    return [GroupResult(group.name, status, reason, capacity=group.capacity) for status, group, reason in listed]
 
 
 def exit_code(report: Report) -> int:

@@ -1,14 +1,17 @@
 """The `asgpatch:state` tag: a job in at most 256 characters, so any later run can resume or restore.
 
-Format (version 1), fields joined by "|":
-    1|run|phase|min,max,desired|was|we|phase_started|launch_requested|instance|ready_at|command|image|
-    template:source>new|source_image|preexisting|reason
+Format (version 2), fields joined by "|":
+    2|run|phase|min,max,desired|was|we|phase_started|launch_requested|instance|ready_at|command|image|
+    template:source>new|source_image|preexisting|relaunches|outcome|reason
+Version 1 is the same without `relaunches` (read as 0) and `outcome` (inferred); a version above
+FORMAT_VERSION is refused with NewerStateError: only the asgpatch that wrote it knows what its
+fields mean.
 Processes are written as one letter each (PROCESS_CODES); times as whole epoch seconds; empty means
 unset. `preexisting` lists the last 8 characters of each instance the group had before the scale-up,
 until the patch instance is in service (so a restarted run does not mistake a serving instance for
 it); "+" when they do not all fit. A reason is cut to what fits. A value this module cannot read
-raises StateError, so callers can report the group and restore it as safely as possible instead of
-guessing.
+raises StateError, so callers can report the group and restore it as safely as possible (salvage.py)
+instead of guessing.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from asgpatch.model import Capacity, Job, Outcome, Phase
 STATE_TAG = "asgpatch:state"
 RESULT_TAG = "asgpatch:last-result"
 LEASE_TAG = "asgpatch:lease"  # "<run id> <expiry epoch>": one run at a time per group
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+FIELDS_BY_VERSION = {"1": 16, "2": 18}  # every version this asgpatch reads, and its number of fields
 TAG_VALUE_LIMIT = 256
 
 PROCESS_CODES = {
@@ -36,13 +40,17 @@ PROCESS_CODES = {
     "AddWarmPool": "W",
 }
 PROCESS_NAMES = {code: name for name, code in PROCESS_CODES.items()}
-FIELDS = 16
+FIELDS = FIELDS_BY_VERSION[FORMAT_VERSION]
 ID_SUFFIX = 8  # characters of an instance id kept to tell the group's earlier instances apart
 INCOMPLETE = "+"  # in Job.preexisting: the list did not fit in the tag, so it is not the whole story
 
 
 class StateError(ValueError):
     """The state tag cannot be read (corrupt, hand-edited, or from a newer asgpatch)."""
+
+
+class NewerStateError(StateError):
+    """The state tag was written by a newer asgpatch: its fields cannot be trusted to mean what ours do."""
 
 
 def _processes(names: frozenset[str]) -> str:
@@ -89,6 +97,8 @@ def encode(job: Job) -> str:
         template,
         job.source_image or "",
         "",  # preexisting: filled below with what room is left
+        _int(job.relaunches or None),
+        job.outcome.value if job.outcome is not None else "",
         "",
     ]
     if any("|" in f for f in fields):
@@ -118,14 +128,26 @@ def was_there(instance_id: str, preexisting: frozenset[str]) -> bool:
     return instance_id in preexisting or instance_id[-ID_SUFFIX:] in preexisting
 
 
+def split(value: str) -> list[str]:
+    """The fields of a readable version's tag, version 1 widened to the current layout."""
+    version = value.split("|", 1)[0]
+    expected = FIELDS_BY_VERSION.get(version)
+    if expected is None:
+        if version.isdigit() and int(version) > int(FORMAT_VERSION):
+            raise NewerStateError(f"state format {version} is newer than this asgpatch reads (up to {FORMAT_VERSION})")
+        raise StateError(f"{version[:20]!r} is not a state format asgpatch knows")
+    fields = value.split("|", expected - 1)
+    if len(fields) < expected:
+        raise StateError(f"state has {len(fields)} fields, expected {expected}")
+    if version == "1":
+        fields[15:15] = ["", ""]  # no relaunches yet; outcome inferred
+    return fields
+
+
 def decode(group: str, value: str) -> Job:
-    fields = value.split("|", FIELDS - 1)
-    if fields[0] != FORMAT_VERSION:
-        raise StateError(f"state format {fields[0]!r} is not one this asgpatch reads (it reads {FORMAT_VERSION!r})")
-    if len(fields) < FIELDS:
-        raise StateError(f"state has {len(fields)} fields, expected {FIELDS}")
+    fields = split(value)
     (_, run_id, phase, capacity, was, we, started, requested, instance, ready, command, image, template,
-     source_image, preexisting, reason) = fields  # fmt: skip
+     source_image, preexisting, relaunches, outcome, reason) = fields  # fmt: skip
     try:
         template_id, source_version, new_version = _read_template(template)
         job = Job(
@@ -147,6 +169,8 @@ def decode(group: str, value: str) -> Job:
             template_id=template_id,
             source_version=source_version,
             new_version=new_version,
+            relaunches=int(relaunches) if relaunches else 0,
+            outcome=Outcome(outcome) if outcome else None,
         )
     except ValueError as error:
         if isinstance(error, StateError):
@@ -154,9 +178,9 @@ def decode(group: str, value: str) -> Job:
         raise StateError(f"unreadable state: {error}") from None
     if not run_id:
         raise StateError("state names no run")
-    if job.phase is Phase.RESTORING:
-        # The tag keeps no outcome: a group restoring after its template was updated, with no failure
-        # recorded, had been patched.
+    if job.phase is Phase.RESTORING and job.outcome is None:
+        # A version 1 tag keeps no outcome: a group restoring after its template was updated, with no
+        # failure recorded, had been patched.
         patched = job.new_version is not None and not job.reason
         job = replace(job, outcome=Outcome.PATCHED if patched else Outcome.FAILED)
     return job
@@ -186,7 +210,10 @@ def _read_template(text: str) -> tuple[str | None, int | None, int | None]:
 
 def names_run(value: str | None, run_id: str) -> bool:
     """Whether a state tag value belongs to the run `run_id` (read without decoding the rest)."""
-    return bool(value) and str(value).startswith(f"{FORMAT_VERSION}|{run_id}|")
+    if not value:
+        return False
+    version, _, rest = str(value).partition("|")
+    return version in FIELDS_BY_VERSION and rest.startswith(f"{run_id}|")
 
 
 def lease_value(owner: str, expires: float) -> str:
@@ -212,11 +239,11 @@ def other_holder(value: str | None, me: str, now: float) -> tuple[str, float] | 
 
 
 def result_value(job: Job, at: float) -> str:
-    """The `asgpatch:last-result` tag: run id, result, AMI and time, plus a short reason."""
+    """The `asgpatch:last-result` tag: run id, result, AMI and time, plus the reason or note if any."""
     outcome = (job.outcome or Outcome.FAILED).value
     stamp = _iso(at)
     value = f"{job.run_id} {outcome} {job.image_id or '-'} {stamp}"
-    if job.outcome is not Outcome.PATCHED and job.reason:
+    if job.reason:  # why it failed, or a note on a patched group (a relaunch, limits someone changed)
         value += " " + job.reason
     return value[:TAG_VALUE_LIMIT]
 

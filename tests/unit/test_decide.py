@@ -30,6 +30,7 @@ from asgpatch.model import (
     TemplateRef,
     TemplateSpec,
     TemplateView,
+    TerminateInstance,
     UseTemplateVersion,
     WriteLease,
     WriteResult,
@@ -144,10 +145,59 @@ def test_an_instance_that_never_came_up_is_replaced_by_the_next_launch():
     assert picked.job.instance_id == "i-2"
 
 
-def test_a_ready_instance_that_disappears_fails_the_group():
+def test_a_ready_instance_that_disappears_is_relaunched_once_then_the_group_fails():
     waiting = job(Phase.WAITING_INSTANCE, instance_id="i-1", ready_at=NOW - 5)
-    decision = decide(waiting, obs(group(Capacity(1, 2, 1))), SETTINGS)
-    assert decision.job.outcome is Outcome.FAILED and "left the group" in decision.job.reason
+    first = decide(waiting, obs(group(Capacity(1, 2, 1))), SETTINGS)
+    assert first.job.phase is Phase.LAUNCHING and first.job.relaunches == 1
+    assert first.job.launch_requested == NOW and "i-1" in first.job.preexisting
+    assert kinds(first) == ["WriteState"], "gone from the group: Auto Scaling replaces it by itself"
+    picked = decide(first.job, obs(group(Capacity(1, 2, 1), (ready("i-2", lifecycle="Pending"),))), SETTINGS)
+    assert picked.job.instance_id == "i-2" and picked.job.phase is Phase.WAITING_INSTANCE
+    patching = replace(picked.job, phase=Phase.PATCHING, ready_at=NOW, command_id="c-2")
+    second = decide(patching, obs(group(Capacity(1, 2, 1))), SETTINGS)
+    assert second.job.outcome is Outcome.FAILED and second.job.phase is Phase.RESTORING
+    assert "i-2 was lost while patching" in second.job.reason and "after 1 relaunch" in second.job.reason
+
+
+def test_a_dead_patch_instance_still_listed_is_terminated_so_the_group_replaces_it():
+    """With ReplaceUnhealthy suspended, Auto Scaling keeps an instance terminated through EC2 in the group."""
+    patching = job(Phase.PATCHING, instance_id="i-1", ready_at=NOW - 60, command_id="c-1")
+    dead = ready(ec2_state="terminated", ssm_ping="ConnectionLost")
+    decision = decide(patching, obs(group(Capacity(1, 2, 1), (dead,)), command=CommandView("c-1", "InProgress")),
+                      SETTINGS)  # fmt: skip
+    assert kinds(decision) == ["TerminateInstance", "WriteState"]
+    terminate = decision.actions[0]
+    assert isinstance(terminate, TerminateInstance) and terminate == TerminateInstance("i-1", decrement=False)
+    assert decision.job.phase is Phase.LAUNCHING and decision.job.command_id is None
+    assert "(terminated)" in decision.job.reason and "launched another" in decision.job.reason
+
+
+def test_a_patch_instance_lost_before_its_image_is_relaunched():
+    imaging = job(Phase.IMAGING, instance_id="i-1", ready_at=NOW - 60, command_id="c-1")
+    decision = decide(imaging, obs(group(Capacity(1, 2, 1), (ready(ec2_state="stopped"),))), SETTINGS)
+    assert decision.job.phase is Phase.LAUNCHING and decision.job.relaunches == 1
+    taken = decide(imaging, obs(group(Capacity(1, 2, 1)), image=ImageView("ami-9", "pending")), SETTINGS)
+    assert taken.job.image_id == "ami-9" and taken.job.phase is Phase.IMAGING, "the image no longer needs it"
+
+
+def test_a_relaunch_for_a_running_group_after_a_restart_uses_the_launch_time_rule():
+    running = Capacity(2, 4, 3)
+    patching = job(Phase.PATCHING, instance_id="i-9", original=Capacity(2, 4, 2), ready_at=NOW - 60)
+    serving = (ready("i-a", launch_time=NOW - 86400, protected=False), ready("i-b", launch_time=NOW - 86400,
+                                                                             protected=False))  # fmt: skip
+    decision = decide(patching, obs(group(running, serving)), SETTINGS)
+    assert decision.job.phase is Phase.LAUNCHING
+    fresh = ready("i-c", lifecycle="Pending", launch_time=NOW + 5)
+    picked = decide(decision.job, obs(group(running, (*serving, fresh)), now=NOW + 10), SETTINGS)
+    assert picked.job.instance_id == "i-c", "only an instance launched since the relaunch is taken"
+
+
+def test_a_patched_group_keeps_the_relaunch_note_in_its_report():
+    updating = job(Phase.UPDATING_TEMPLATE, instance_id="i-2", image_id="ami-9", new_version=5, relaunches=1,
+                   reason="the patch instance i-1 was lost while patching; launched another")  # fmt: skip
+    view = replace(TEMPLATE, run_version=5)
+    decision = decide(updating, obs(group(Capacity(1, 2, 1), (ready("i-2"),)), templates={"lt-1": view}), SETTINGS)
+    assert decision.job.outcome is Outcome.PATCHED and "launched another" in decision.job.reason
 
 
 def test_waiting_instance_starts_patching_once_online():
@@ -240,6 +290,49 @@ def test_restoring_a_failed_group_cancels_its_command_and_drops_its_image():
     view = obs(group(ZERO), command=CommandView("c-1", "InProgress"), image=ImageView("ami-9", "failed"))
     decision = decide(restoring, view, SETTINGS)
     assert kinds(decision) == ["CancelCommand", "DeregisterImage"]
+
+
+def test_min_max_changed_by_someone_during_the_run_are_kept_and_desired_brought_within_them():
+    recorded = Capacity(0, 4, 3)  # a running group: 0/4/3, asgpatch scaled it to 0/4/4
+    restoring = job(Phase.RESTORING, instance_id="i-1", outcome=Outcome.PATCHED, original=recorded)
+    serving = (
+        ready("i-1"),
+        ready("i-a", protected=False),
+        ready("i-b", protected=False),
+        ready("i-c", protected=False),
+    )
+    changed = group(Capacity(1, 2, 4), serving)  # meanwhile an operator set min 1, max 2
+    decision = decide(restoring, obs(changed), SETTINGS)
+    assert decision.actions[0] == WriteState(decision.job)
+    assert "min/max changed to 1/2 during the run (recorded 0/4): kept them, desired 2 instead of 3" in (
+        decision.job.reason
+    )
+    assert SetCapacity("web", min=1, max=2, desired=2) in decision.actions
+    assert decision.job.outcome is Outcome.PATCHED, "the group was patched; the note explains the size"
+    settled = decide(decision.job, obs(group(Capacity(1, 2, 2))), SETTINGS)
+    assert settled.job.phase is Phase.DONE, "nothing left to change; the note is not written twice"
+    assert decision.job.reason.count("min/max changed") == 1
+
+
+def test_limits_asgpatch_set_itself_are_not_mistaken_for_a_change():
+    at_zero = job(Phase.RESTORING, instance_id="i-1", outcome=Outcome.FAILED, original=Capacity(0, 3, 0))
+    decision = decide(at_zero, obs(group(Capacity(1, 3, 1), (ready(),))), SETTINGS)
+    assert SetCapacity("web", min=0, max=3, desired=0) in decision.actions and decision.job.reason == ""
+    full = job(Phase.RESTORING, instance_id="i-1", outcome=Outcome.PATCHED, original=Capacity(2, 2, 2))
+    decision = decide(full, obs(group(Capacity(2, 3, 3), (ready(), ready("i-a", protected=False)))), SETTINGS)
+    assert SetCapacity("web", min=2, max=2, desired=2) in decision.actions and decision.job.reason == ""
+
+
+def test_a_salvaged_job_records_a_readable_state_before_it_restores():
+    corrupt = "1|r0|patching|0,2,0|xx"
+    salvaged = job(Phase.RESTORING, outcome=Outcome.FAILED, reason="unreadable", salvaged_from=corrupt)
+    view = group(Capacity(1, 2, 1), tags={"ep:asg:patch": "true", "asgpatch:lease": f"r1 {int(NOW) + 200}",
+                                          "asgpatch:state": corrupt})  # fmt: skip
+    decision = decide(salvaged, obs(view), SETTINGS)
+    assert kinds(decision) == ["WriteState"] and decision.job.salvaged_from is None
+    changed = replace(view, tags={**view.tags, "asgpatch:state": "2|r5|restoring|..."})
+    left = decide(salvaged, obs(changed), SETTINGS)
+    assert left.actions == () and left.job.outcome is Outcome.SKIPPED and "changed meanwhile" in left.job.reason
 
 
 def test_a_done_job_stays_done():

@@ -204,3 +204,30 @@ def test_a_deleted_group_is_reported_and_its_image_cleaned_up(cloud, clock):
     assert jobs[0].outcome is Outcome.FAILED
     assert "no longer exists" in jobs[0].reason
     assert all(i.deregistered for i in cloud.images_made.values())
+
+
+@pytest.mark.parametrize("capacity", [Capacity(0, 2, 0), Capacity(1, 3, 2)], ids=["at-zero", "running"])
+def test_a_patch_instance_terminated_by_someone_is_relaunched_once(cloud, clock, capacity):
+    cloud.add_group("web", capacity, fail={"kill": "once"})
+    serving = {i.instance_id for i in cloud.groups["web"].instances}
+    job = _run(cloud, clock, "web")["web"]
+    assert job.outcome is Outcome.PATCHED and job.relaunches == 1, job.reason
+    assert "was lost while patching (terminated); launched another" in job.reason
+    commands = [c for c in cloud.commands.values() if c.group == "web"]
+    assert len(commands) == 2 and commands[0].instance_id != commands[1].instance_id
+    assert len([i for i in cloud.images_made.values() if i.group == "web"]) == 1
+    _restored(cloud, "web", capacity)
+    left = {i.instance_id for i in cloud.groups["web"].instances if not i.terminated}
+    assert left == serving and not any(i.dead for i in cloud.groups["web"].instances if not i.terminated)
+    assert "launched another" in cloud.groups["web"].tags[RESULT_TAG]
+
+
+@pytest.mark.parametrize("capacity", [Capacity(0, 2, 0), Capacity(1, 3, 2)], ids=["at-zero", "running"])
+def test_a_second_lost_patch_instance_fails_the_group_and_restores_it(cloud, clock, capacity):
+    cloud.add_group("web", capacity, fail={"kill": "twice"})
+    serving = {i.instance_id for i in cloud.groups["web"].instances}
+    job = _run(cloud, clock, "web")["web"]
+    assert job.outcome is Outcome.FAILED and "after 1 relaunch(es)" in job.reason
+    _restored(cloud, "web", capacity)
+    assert {i.instance_id for i in cloud.groups["web"].instances if not i.terminated} == serving
+    assert cloud.images_made == {}

@@ -49,7 +49,16 @@ def test_a_run_takes_on_stopped_jobs_first_and_never_untagged_groups():
     assert [(g.name, "ep:asg:patch=false" in reason) for g, reason in intake.skipped] == [("c", True)]
 
 
-def test_an_unreadable_state_is_skipped_with_its_reason():
-    broken = view("b", tags={"ep:asg:patch": "true", "asgpatch:state": "9|from-the-future"})
-    intake = take_in(Discovery(groups=(broken,)), "r1", Settings())
-    assert intake.jobs == () and "format '9'" in intake.skipped[0][1]
+def test_a_newer_state_is_refused_and_a_corrupt_one_salvaged():
+    newer = view("b", tags={"ep:asg:patch": "true", "asgpatch:state": "9|from-the-future"})
+    corrupt = view("c", tags={"ep:asg:patch": "true", "asgpatch:state": "1|r0|patching|0,2,0|Z|QQ"})
+    held = view("d", tags={"ep:asg:patch": "true", "asgpatch:state": "9|x", "asgpatch:lease": f"r7 {int(NOW) + 60}"})
+    intake = take_in(Discovery(groups=(newer, corrupt, held)), "r1", Settings(), now=NOW)
+    assert [(g.name, "state format 9 is newer" in reason) for g, reason in intake.refused] == [("b", True)]
+    assert [(g.name, "left to run r7" in reason) for g, reason in intake.skipped] == [("d", True)]
+    (salvaged,) = intake.jobs
+    assert (salvaged.group, salvaged.phase, salvaged.run_id, salvaged.original) == (
+        "c", Phase.RESTORING, "r1", Capacity(0, 2, 0)
+    )  # fmt: skip
+    status, reason, _ = would(salvaged, corrupt, None, NOW)
+    assert status == "would-restore" and "unreadable asgpatch:state tag" in reason

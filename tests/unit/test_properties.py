@@ -88,6 +88,8 @@ KNOBS: dict[str, tuple[dict[str, str], int, str | None]] = {
     "patch-fail": ({"patch": "fail"}, 0, "ended Failed"),
     "patch-hang": ({"patch": "hang"}, 0, "did not finish within"),
     "image-fail": ({"image": "fail"}, 0, "failed"),
+    "killed-once": ({"kill": "once"}, 0, None),  # someone terminates the patch instance: launch another
+    "killed-twice": ({"kill": "twice"}, 0, "was lost while patching"),
 }
 ACTION_KINDS: list[type] = [
     WriteState, WriteLease, ClearState, WriteResult, SuspendProcesses, ResumeProcesses, SetCapacity,

@@ -7,7 +7,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asgpatch.model import ISOLATING_PROCESSES, Capacity, Job, Outcome, Phase
-from asgpatch.state import PROCESS_CODES, TAG_VALUE_LIMIT, StateError, decode, encode, result_value
+from asgpatch.state import (
+    PROCESS_CODES,
+    TAG_VALUE_LIMIT,
+    NewerStateError,
+    StateError,
+    decode,
+    encode,
+    names_run,
+    result_value,
+)
 
 PROCESSES = sorted(PROCESS_CODES)
 ids = st.text("abcdef0123456789", min_size=8, max_size=17)
@@ -34,6 +43,8 @@ jobs = st.builds(
     source_version=st.none() | st.integers(1, 10_000),
     new_version=st.none() | st.integers(1, 10_000),
     reason=st.text(max_size=300),
+    outcome=st.none() | st.sampled_from(list(Outcome)),
+    relaunches=st.integers(0, 3),
 )
 
 
@@ -43,7 +54,7 @@ def test_every_job_fits_the_tag_and_round_trips(job: Job):
     assert len(value) <= TAG_VALUE_LIMIT
     back = decode("web", value)
     same = ("run_id", "phase", "original", "was_suspended", "we_suspended", "instance_id", "command_id",
-            "image_id", "source_image", "launch_requested", "ready_at")  # fmt: skip
+            "image_id", "source_image", "launch_requested", "ready_at", "relaunches")  # fmt: skip
     for name in same:
         assert getattr(back, name) == getattr(job, name), name
     if job.template_id:  # versions are only ever recorded with their template
@@ -58,7 +69,8 @@ def test_every_job_fits_the_tag_and_round_trips(job: Job):
     [
         "",
         "garbage",
-        "2|run|patching|0,2,0|||1||||||||||",  # a newer format
+        "3|run|patching|0,2,0|||1||||||||||||",  # a newer format
+        "2|run|patching|0,2,0|||1||||||||||",  # version 2 needs 18 fields
         "1|run|sleeping|0,2,0|||||||||||||",  # unknown phase
         "1|run|patching|0,2|||||||||||||",  # bad capacity
         "1|run|patching|0,-2,0|||||||||||||",  # negative capacity
@@ -75,8 +87,30 @@ def test_unreadable_state_is_a_state_error(value: str):
 
 
 def test_newer_format_names_itself():
-    with pytest.raises(StateError, match="format '2'"):
-        decode("web", "2|run|patching")
+    with pytest.raises(NewerStateError, match="state format 3 is newer than this asgpatch reads"):
+        decode("web", "3|run|patching")
+    with pytest.raises(StateError) as error:
+        decode("web", "x|run|patching")
+    assert not isinstance(error.value, NewerStateError), "not a format at all: salvage, not refuse"
+
+
+def test_a_version_1_tag_is_still_read():
+    """A group left in flight by an asgpatch from before version 2 (no relaunches, no outcome field)."""
+    value = "1|r0|patching|0,2,0||BIRSZ|1700000000|1700000000|i-0123456789abcdef0||c-1||lt-1:3>||||"
+    job = decode("web", value)
+    assert (job.run_id, job.phase, job.original, job.instance_id, job.relaunches, job.outcome) == (
+        "r0", Phase.PATCHING, Capacity(0, 2, 0), "i-0123456789abcdef0", 0, None
+    )  # fmt: skip
+    restoring = decode("web", "1|r0|restoring|0,2,0||BIRSZ|1||i-1||||lt-1:3>4|||")
+    assert restoring.outcome is Outcome.PATCHED, "version 1 infers the outcome: a new version and no reason"
+    assert names_run(value, "r0") and names_run(encode(job), "r0") and not names_run(value, "r")
+
+
+def test_version_2_keeps_the_outcome_and_relaunches():
+    job = Job("web", "r1", Phase.RESTORING, outcome=Outcome.PATCHED, new_version=4, template_id="lt-1",
+              relaunches=1, reason="the patch instance i-1 was lost while patching; launched another")  # fmt: skip
+    back = decode("web", encode(job))
+    assert (back.outcome, back.relaunches, back.reason) == (Outcome.PATCHED, 1, job.reason)
 
 
 def test_last_result_names_run_result_image_and_time():
