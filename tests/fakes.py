@@ -296,7 +296,8 @@ class FakeCloud:
         self._group(action.job.group).tags[STATE_TAG] = encode(action.job)
 
     def _do_ClearState(self, action: ClearState) -> None:
-        self._group(action.group).tags.pop(STATE_TAG, None)
+        if not action.lease_only:
+            self._group(action.group).tags.pop(STATE_TAG, None)
         self._group(action.group).tags.pop(LEASE_TAG, None)
 
     def _do_WriteLease(self, action: WriteLease) -> None:

@@ -78,7 +78,12 @@ def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
     if leased is not None:
         return leased
     if job.salvaged_from is not None:
-        return _record_salvaged(job, obs.group)
+        if obs.group.tags.get(STATE_TAG) != job.salvaged_from:
+            return _finish(job, Outcome.SKIPPED, f"its unreadable {STATE_TAG} tag changed meanwhile; left as it is")
+        if not job.partly_read:
+            recorded = replace(job, salvaged_from=None)  # all a restore needs was read: record it readably
+            return Decision(recorded, (WriteState(recorded),))
+        return _restoring(job, obs, obs.group, settings)
     if job.phase is not Phase.PENDING and not _still_ours(job, obs.group):
         return _finish(job, Outcome.SKIPPED, "another run finished or changed it meanwhile; left as it is")
     if job.phase not in (Phase.PENDING, Phase.RESTORING) and obs.group.tags.get(settings.tag_key) != settings.tag_value:
@@ -93,15 +98,6 @@ def _still_ours(job: Job, group: GroupView) -> bool:
     """A job past PENDING always has its state on the group (written before its first side effect,
     removed only when it is done): a missing or foreign state means another run has moved on."""
     return names_run(group.tags.get(STATE_TAG), job.run_id)
-
-
-def _record_salvaged(job: Job, group: GroupView) -> Decision:
-    """A job pieced together from an unreadable state tag (salvage.py): record it readably, naming this
-    run, before restoring — unless the tag changed since it was read (someone else is at work)."""
-    if group.tags.get(STATE_TAG) != job.salvaged_from:
-        return _finish(job, Outcome.SKIPPED, f"its unreadable {STATE_TAG} tag changed meanwhile; left as it is")
-    recorded = replace(job, salvaged_from=None)
-    return Decision(recorded, (WriteState(recorded),))
 
 
 def _lease(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision | None:
@@ -483,8 +479,10 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
         return Decision(job, tuple(actions))
     done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED)
     # The result first: if the run stops between the two, the state is still there and the next run
-    # finishes the job (writing the same result again) instead of losing it.
-    return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), ClearState(group.name)))
+    # finishes the job (writing the same result again) instead of losing it. An unreadable tag that
+    # could only be partly restored stays: every run reports the group until an operator sees to it.
+    clear = ClearState(group.name, lease_only=job.salvaged_from is not None)
+    return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), clear))
 
 
 def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> tuple[Capacity | None, str]:
@@ -542,7 +540,7 @@ def _group_gone(job: Job, obs: Observation) -> Decision:
 def _release(job: Job, group: GroupView, outcome: Outcome, reason: str) -> Decision:
     """Done before changing anything: only give back the lease this run claimed."""
     done = _finish(job, outcome, reason)
-    return Decision(done.job, (ClearState(group.name),) if job.claimed else ())
+    return Decision(done.job, (ClearState(group.name, lease_only=True),) if job.claimed else ())
 
 
 def _finish(job: Job, outcome: Outcome, reason: str) -> Decision:

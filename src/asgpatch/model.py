@@ -179,6 +179,7 @@ class Job:
     owner: str = ""  # the run driving the job now: it may resume a stopped run's job (memory only)
     claimed: bool = False  # this run has written its lease on the group (memory only)
     salvaged_from: str | None = None  # the unreadable state tag this job was pieced together from (memory only)
+    partly_read: bool = False  # ...and not all a restore needs could be read from it (memory only)
 
     def at(self, phase: Phase, now: float, **changes: object) -> Job:
         return replace(self, phase=phase, phase_started=now, **changes)  # type: ignore[arg-type]
@@ -217,7 +218,10 @@ class WriteLease:
 
 @dataclass(frozen=True)
 class ClearState:
+    """Remove the group's lease and, unless `lease_only`, its asgpatch:state tag."""
+
     group: str
+    lease_only: bool = False
 
 
 @dataclass(frozen=True)

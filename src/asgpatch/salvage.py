@@ -12,8 +12,11 @@ wrote it. Guessing would be worse than doing nothing, so:
 - nothing the stopped run may have created is deleted: an image whose template version could not be
   read may be in use, and a leaked AMI is cheaper than a template pointing at a missing one.
 
-The job is restored by this run (its state tag rewritten in a readable form first), and always ends
-`failed`, so the exit code asks an operator to look.
+When all a restore needs could be read, the tag is first rewritten in a readable form naming this
+run, and the group ends restored and untagged. When not, the unreadable tag is kept (the run acts only
+while it is unchanged), so every later run restores the same parts and reports the group again until
+an operator sets the rest and deletes the tag. Either way the group is reported `failed`, so the exit
+code asks an operator to look.
 """
 
 from __future__ import annotations
@@ -69,7 +72,10 @@ def salvage(group: GroupView, run_id: str, error: str, now: float) -> Job:
     if capacity_note:
         reason += f"; {capacity_note}"
     if unknown:
-        reason += f"; could not read {' or '.join(unknown)}"
+        reason += (
+            f"; could not read {' or '.join(unknown)}: set them by hand, then delete the {STATE_TAG} tag "
+            "(kept until then, so every run reports the group)"
+        )
     return Job(
         group=group.name,
         run_id=run_id,
@@ -83,6 +89,7 @@ def salvage(group: GroupView, run_id: str, error: str, now: float) -> Job:
         outcome=Outcome.FAILED,
         reason=reason,
         salvaged_from=value,
+        partly_read=bool(unknown),
     )
 
 

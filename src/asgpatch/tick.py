@@ -78,7 +78,7 @@ class Engine:
         for job in jobs:
             if job.phase is Phase.PENDING:
                 if job.claimed:
-                    self._quietly(ClearState(job.group))
+                    self._quietly(ClearState(job.group, lease_only=True))
                 reason = "not started: the deadline passed before its turn"
                 job = replace(job, phase=Phase.DONE, outcome=Outcome.SKIPPED, reason=reason)
             result.append(job)

@@ -92,7 +92,7 @@ def test_pending_raises_max_from_zero():
 
 def test_a_missing_template_fails_before_touching_anything():
     decision = decide(job(), obs(group(), templates={}), SETTINGS)
-    assert decision.job.outcome is Outcome.FAILED and decision.actions == (ClearState("web"),)
+    assert decision.job.outcome is Outcome.FAILED and decision.actions == (ClearState("web", lease_only=True),)
 
 
 def test_a_restarted_preparation_keeps_what_the_tag_recorded():
@@ -409,7 +409,7 @@ def test_removing_the_patch_tag_mid_run_stops_and_restores():
 def test_skipping_before_any_change_gives_the_claim_back():
     decision = decide(job(), obs(group(template=None, launch_configuration="old-lc")), SETTINGS)
     assert decision.job.outcome is Outcome.SKIPPED
-    assert decision.actions == (ClearState("web"),)
+    assert decision.actions == (ClearState("web", lease_only=True),)
 
 
 def test_a_job_whose_state_another_run_replaced_or_removed_is_left_alone():
@@ -419,3 +419,15 @@ def test_a_job_whose_state_another_run_replaced_or_removed_is_left_alone():
         decision = decide(patching, obs(group(tags=tags)), SETTINGS)
         assert decision.job.outcome is Outcome.SKIPPED and decision.actions == ()
         assert "another run" in decision.job.reason
+
+
+def test_a_partly_read_tag_is_kept_so_every_run_reports_the_group():
+    corrupt = "garbage"
+    partial = job(Phase.RESTORING, outcome=Outcome.FAILED, reason="could not read its capacity", original=None,
+                  we_suspended=frozenset(), salvaged_from=corrupt, partly_read=True)  # fmt: skip
+    view = group(Capacity(1, 2, 1), tags={"ep:asg:patch": "true", "asgpatch:lease": f"r1 {int(NOW) + 200}",
+                                          "asgpatch:state": corrupt})  # fmt: skip
+    decision = decide(partial, obs(view), SETTINGS)
+    assert decision.job.phase is Phase.DONE and decision.job.outcome is Outcome.FAILED
+    assert not any(isinstance(a, (WriteState, SetCapacity, ResumeProcesses)) for a in decision.actions)
+    assert decision.actions[-1] == ClearState("web", lease_only=True), "the unreadable tag stays"

@@ -64,7 +64,7 @@ def write_state(api: Api, action: WriteState) -> Result:
 def clear_state(api: Api, action: ClearState) -> Result:
     tags = [
         {"ResourceId": action.group, "ResourceType": "auto-scaling-group", "Key": key}
-        for key in (state.STATE_TAG, state.LEASE_TAG)
+        for key in ((state.LEASE_TAG,) if action.lease_only else (state.STATE_TAG, state.LEASE_TAG))
     ]
     api.call(api.autoscaling.delete_tags, Tags=tags)
     return None
