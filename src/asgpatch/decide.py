@@ -465,7 +465,10 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
         if instance.protected:
             actions.append(ProtectInstance(group.name, instance.instance_id, False))
         if not job.was_at_zero:
-            actions.append(TerminateInstance(instance.instance_id, decrement=True))
+            # Out with the patch instance (it was isolated: never registered with a load balancer). Auto
+            # Scaling refuses to decrement below the minimum; then it launches a replacement instead.
+            decrement = group.capacity.desired > group.capacity.min
+            actions.append(TerminateInstance(instance.instance_id, decrement=decrement))
     target, note = _restored_capacity(job, group, present)
     if target is not None and target != group.capacity:
         actions.append(SetCapacity(group.name, min=target.min, max=target.max, desired=target.desired))
@@ -508,10 +511,9 @@ def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> tu
     if (now.min, now.max) in ours:
         return wanted, ""
     kept = Capacity(now.min, now.max, min(max(wanted.desired, now.min), now.max))
-    note = (
-        f"min/max changed to {now.min}/{now.max} during the run (recorded {original.min}/{original.max}): "
-        f"kept them, desired {kept.desired} instead of {wanted.desired}"
-    )
+    note = f"min/max changed to {now.min}/{now.max} during the run (recorded {original.min}/{original.max}): kept them"
+    if kept.desired != wanted.desired:
+        note += f", desired {kept.desired} instead of {wanted.desired}"
     return kept, note
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -52,6 +51,7 @@ import pytest
 
 from asgpatch.sandbox.process import SandboxProcess
 from tests.integration.builders import base_image, describe_group, group, launch_template
+from tests.integration.cli import cli, entry_of, group_tags, report_of, tags_of, wait_for_lease_expiry
 
 # Real seconds: the CLI runs on the wall clock, so the sandbox must be quick.
 QUICK_WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "2", "--image-seconds", "2")
@@ -172,12 +172,6 @@ IDLE_GROUP = "crash-recover-idle"
 # --- running the CLI -----------------------------------------------------------------------------
 
 
-def cli(sandbox: SandboxProcess, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "asgpatch", *args]
-    environment = sandbox.environment(**(env or {}))
-    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=180, check=False)
-
-
 def crash(
     sandbox: SandboxProcess, name: str, at: str, lease: int = CRASH_LEASE_SECONDS
 ) -> subprocess.CompletedProcess[str]:
@@ -189,28 +183,7 @@ def run_again(sandbox: SandboxProcess, name: str) -> subprocess.CompletedProcess
     return cli(sandbox, "run", *QUICK_RUN, *TIMEOUTS, "--asg", name)
 
 
-def report_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.stdout, f"no report (exit {result.returncode}): {result.stderr}"
-    report: dict[str, Any] = json.loads(result.stdout)
-    return report
-
-
-def entry_of(result: subprocess.CompletedProcess[str], name: str) -> dict[str, Any]:
-    entries = {g["name"]: g for g in report_of(result)["groups"]}
-    assert name in entries, f"the report does not name {name}: {result.stdout}"
-    return entries[name]
-
-
 # --- reading the sandbox -------------------------------------------------------------------------
-
-
-def tags_of(found: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in found.get("Tags", [])}
-
-
-def group_tags(sandbox: SandboxProcess, name: str) -> dict[str, str]:
-    return tags_of(describe_group(sandbox.client("autoscaling"), name))
 
 
 def run_in(state: str | None, lease: str | None) -> str | None:
@@ -220,15 +193,6 @@ def run_in(state: str | None, lease: str | None) -> str | None:
     if lease:
         return lease.rsplit(" ", 1)[0]
     return None
-
-
-def wait_for_lease_expiry(sandbox: SandboxProcess, name: str) -> None:
-    """A lease is "<run> <expiry epoch>", compared with the next run's wall clock."""
-    lease = group_tags(sandbox, name).get(LEASE_TAG)
-    if lease is None:
-        return
-    expires = float(lease.rsplit(" ", 1)[1])
-    time.sleep(max(0.0, expires + 0.3 - time.time()))
 
 
 def own_images(sandbox: SandboxProcess, name: str) -> list[dict[str, Any]]:
