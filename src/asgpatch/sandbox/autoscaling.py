@@ -11,6 +11,7 @@
 - An update that does not mention MixedInstancesPolicy keeps it; one that does merges it.
 - Suspended Launch / Terminate processes stop launching / scale-in.
 - Scaling activities are recorded and described.
+- Instances stopped or terminated through EC2 are health-checked and replaced: see health.py.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from moto.ec2.models.instances import InstanceState as Ec2State
 
 from asgpatch.sandbox.world import RUNNING_SINCE, World, current, group_failure
 
+LAUNCH_LOST = "The instance was stopped or terminated through EC2 while launching."
 SERVING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 MAX_ACTIVITIES_PER_GROUP = 200
 
@@ -85,6 +87,9 @@ class AutoScalingWorld:
             state = _find_state(group, launch.instance_id)
             if state is None:
                 self.finish_activity(launch.activity, "Cancelled", "The instance left the group while launching.")
+                continue
+            if state.instance._state.name != "pending":  # stopped or terminated through EC2: see health.py
+                self.finish_activity(launch.activity, "Cancelled", LAUNCH_LOST)
                 continue
             if launch.fails:
                 self._fail_launch(region, group, state, launch)

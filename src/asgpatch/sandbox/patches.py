@@ -12,12 +12,13 @@ from asgpatch.sandbox.world import World, install
 
 
 def install_all(world: World) -> None:
-    from asgpatch.sandbox import autoscaling, images, refresh, scheduled, ssm, templates
+    from asgpatch.sandbox import autoscaling, health, images, refresh, scheduled, ssm, templates
     from asgpatch.sandbox.patchlevel import PatchCatalog
 
     install(world)
     world.patches = PatchCatalog()  # type: ignore[attr-defined]
     autoscaling.install(world)
+    health.install(world)
     scheduled.install(world)
     refresh.install(world)
     images.install(world)
