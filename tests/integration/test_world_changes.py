@@ -1,5 +1,6 @@
 """The world changing under a run: a second run, the patch tag removed, the group or its template
-deleted, the patch instance terminated by someone, the deadline. The real CLI against the sandbox."""
+deleted, the patch instance terminated or stopped by someone (once: relaunched; twice: failed), the
+deadline. The real CLI against the sandbox."""
 
 from __future__ import annotations
 
@@ -112,18 +113,53 @@ def test_removing_the_patch_tag_mid_run_stops_and_restores(sandbox):
     assert len(versions["LaunchTemplateVersions"]) == 1
 
 
-def test_a_patch_instance_terminated_by_someone_fails_the_group_and_restores_it(sandbox):
+def patch_instance(sandbox: SandboxProcess, name: str) -> str:
+    return tags(sandbox, name)["asgpatch:state"].split("|")[8]
+
+
+def test_a_patch_instance_terminated_by_someone_is_relaunched_once(sandbox):
     make_group(sandbox, "kill-g")
     ec2 = sandbox.client("ec2")
+    killed: list[str] = []
 
     def terminate() -> None:
-        instance = tags(sandbox, "kill-g")["asgpatch:state"].split("|")[8]
-        ec2.terminate_instances(InstanceIds=[instance])
+        killed.append(patch_instance(sandbox, "kill-g"))
+        ec2.terminate_instances(InstanceIds=killed)
 
     code, report = in_flight(sandbox, "kill-g", "patching", terminate)
-    assert code == 1
-    assert report["kill-g"]["status"] == "failed" and "left the group" in report["kill-g"]["reason"]
+    assert code == 0, report
+    entry = report["kill-g"]
+    assert entry["status"] == "patched"
+    assert f"the patch instance {killed[0]} was lost while patching (terminated); launched another" in entry["reason"]
+    assert entry["instance_id"] != killed[0], "the image was baked from the second instance"
     assert_restored(sandbox, "kill-g", (0, 2, 0))
+    assert "launched another" in tags(sandbox, "kill-g")["asgpatch:last-result"]
+
+
+def test_a_patch_instance_lost_twice_fails_the_group_and_restores_it(sandbox):
+    make_group(sandbox, "kill2-g")
+    ec2 = sandbox.client("ec2")
+    run = start(sandbox, "run", "--asg", "kill2-g")
+    wait_for_phase(sandbox, "kill2-g", "patching")
+    first = patch_instance(sandbox, "kill2-g")
+    ec2.terminate_instances(InstanceIds=[first])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the relaunched instance reaches patching
+        state = tags(sandbox, "kill2-g").get("asgpatch:state", "")
+        if "|patching|" in state and state.split("|")[8] != first:
+            break
+        time.sleep(0.2)
+    second = patch_instance(sandbox, "kill2-g")
+    assert second != first
+    ec2.stop_instances(InstanceIds=[second])
+    code, report = finish(run)
+    assert code == 1
+    entry = report["kill2-g"]
+    assert entry["status"] == "failed" and f"the patch instance {second} was lost while patching" in entry["reason"]
+    assert "after 1 relaunch(es)" in entry["reason"]
+    assert_restored(sandbox, "kill2-g", (0, 2, 0))
+    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": ["asgpatch-kill2-g-*"]}])
+    assert images["Images"] == []
 
 
 def test_a_deleted_group_is_reported_and_its_image_cleaned_up(sandbox):
