@@ -30,6 +30,7 @@ class SandboxProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self._lines: list[str] = []
+        self.client_config: Config | None = None  # the default for client(), e.g. more retries in a fault storm
 
     def start(self) -> SandboxProcess:
         command = [sys.executable, "-m", "asgpatch", "sandbox", "--port", "0", *self.args]
@@ -88,7 +89,7 @@ class SandboxProcess:
             service,
             endpoint_url=self.url,
             region_name=REGION,
-            config=config or Config(retries={"mode": "standard", "max_attempts": 5}),
+            config=config or self.client_config or Config(retries={"mode": "standard", "max_attempts": 5}),
             **DUMMY_CREDENTIALS,
         )
 
