@@ -461,20 +461,26 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
     actions = list(_leftovers(job, obs)) if job.outcome is not Outcome.PATCHED else []
     instance = group.instance(job.instance_id)
     present = instance is not None and instance.lifecycle not in LEAVING
+    replace_last: Action | None = None
     if present and instance is not None:
         if instance.protected:
             actions.append(ProtectInstance(group.name, instance.instance_id, False))
         if not job.was_at_zero:
             # Out with the patch instance (it was isolated: never registered with a load balancer). Auto
-            # Scaling refuses to decrement below the minimum; then it launches a replacement instead.
-            decrement = group.capacity.desired > group.capacity.min
-            actions.append(TerminateInstance(instance.instance_id, decrement=decrement))
-    target, note = _restored_capacity(job, group, present)
+            # Scaling refuses to decrement below the minimum: then it is replaced instead, after the
+            # processes are resumed, so the replacement is registered with the load balancer as usual.
+            if group.capacity.desired > group.capacity.min:
+                actions.append(TerminateInstance(instance.instance_id, decrement=True))
+            else:
+                replace_last = TerminateInstance(instance.instance_id, decrement=False)
+    target, note = _restored_capacity(job, group, present and replace_last is None)
     if target is not None and target != group.capacity:
         actions.append(SetCapacity(group.name, min=target.min, max=target.max, desired=target.desired))
     resume = job.we_suspended & group.suspended
     if resume:
         actions.append(ResumeProcesses(group.name, resume))
+    if replace_last is not None:
+        actions.append(replace_last)
     if note and note.partition(":")[0] not in job.reason:  # once: the desired part changes as the group settles
         job = replace(job, reason="; ".join(part for part in (job.reason, note) if part))
         actions.insert(0, WriteState(job))

@@ -431,3 +431,14 @@ def test_a_partly_read_tag_is_kept_so_every_run_reports_the_group():
     assert decision.job.phase is Phase.DONE and decision.job.outcome is Outcome.FAILED
     assert not any(isinstance(a, (WriteState, SetCapacity, ResumeProcesses)) for a in decision.actions)
     assert decision.actions[-1] == ClearState("web", lease_only=True), "the unreadable tag stays"
+
+
+def test_a_patch_instance_at_the_minimum_is_replaced_after_the_processes_are_back():
+    """Auto Scaling refuses to decrement below the minimum; a replacement launched while AddToLoadBalancer
+    is suspended would never be registered, so the processes are resumed first."""
+    restoring = job(Phase.RESTORING, instance_id="i-1", outcome=Outcome.FAILED, original=Capacity(1, 2, 1),
+                    we_suspended=frozenset({"AddToLoadBalancer"}))  # fmt: skip
+    view = group(Capacity(1, 2, 1), (ready(),), suspended=frozenset({"AddToLoadBalancer"}))
+    decision = decide(restoring, obs(view), SETTINGS)
+    assert kinds(decision) == ["ProtectInstance", "ResumeProcesses", "TerminateInstance"]
+    assert decision.actions[-1] == TerminateInstance("i-1", decrement=False)
