@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from asgpatch import naming, runner
 from asgpatch.clock import FakeClock
 from asgpatch.config import RunConfig
-from asgpatch.decide import decide
+from asgpatch.decide import DEAD, LEAVING, decide
 from asgpatch.model import (
     ISOLATING_PROCESSES,
     Action,
@@ -55,7 +55,7 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
-from asgpatch.state import LEASE_TAG, PROCESS_CODES, RESULT_TAG, STATE_TAG, lease_value
+from asgpatch.state import LEASE_TAG, PROCESS_CODES, RESULT_TAG, STATE_TAG, encode, lease_value, was_there
 from asgpatch.tick import Engine
 from tests.fakes import FakeCloud, FakeTemplate
 
@@ -403,6 +403,7 @@ def jobs(draw: st.DrawFn) -> Job:
         outcome=draw(st.none() | st.sampled_from(list(Outcome))),
         reason=draw(st.sampled_from(["", "earlier failure"])),
         preexisting=draw(st.frozensets(st.sampled_from(INSTANCE_IDS))),
+        relaunches=draw(st.integers(0, 1)),
         owner=RUN,
         claimed=claimed,
     )
@@ -419,6 +420,13 @@ def observations(draw: st.DrawFn, job: Job) -> Observation:
         expires = now - 1 if lease == "expired" else now + 600
         if lease != "none":
             tags[LEASE_TAG] = "not a lease" if lease == "garbage" else lease_value(holder, expires)
+        # Mostly the job's own state (a job past PENDING acts only while the group's state names its run),
+        # sometimes another run's or none (that run moved on).
+        state = draw(st.sampled_from(["ours", "ours", "ours", "ours", "other", "none"]))
+        if state == "ours" and job.phase is not Phase.PENDING:
+            tags[STATE_TAG] = encode(job)
+        elif state == "other":
+            tags[STATE_TAG] = f"2|20261126T040000Z-ffff|{job.phase.value}|..."
         template = None
         if draw(st.integers(0, 5)) > 0:
             template = TemplateRef(draw(specs), draw(st.booleans()), tuple(draw(st.lists(specs, max_size=3))))
@@ -458,6 +466,9 @@ LICENSES: dict[type, frozenset[Phase]] = {
     SetDefaultVersion: frozenset({Phase.UPDATING_TEMPLATE, Phase.RESTORING}),
     UseTemplateVersion: frozenset({Phase.UPDATING_TEMPLATE, Phase.RESTORING}),
 }
+# A relaunch terminates the lost patch instance (without decrementing) before it records the relaunch:
+# a crash in between leaves the instance leaving, and the next run relaunches the same way.
+RELAUNCH_LICENSE = frozenset({Phase.WAITING_INSTANCE, Phase.PATCHING, Phase.IMAGING, Phase.RESTORING})
 CREATING = (SendPatchCommand, CreateImage, CreateTemplateVersion)
 GROUP_CHANGING = (SuspendProcesses, SetCapacity, SendPatchCommand, CreateImage, CreateTemplateVersion)
 
@@ -490,6 +501,9 @@ def test_every_side_effect_is_recorded_on_the_group_first(situation: tuple[Job, 
     actions = decision.actions
     for index, action in enumerate(actions):
         licensed = LICENSES.get(type(action))
+        if isinstance(action, TerminateInstance) and not action.decrement:
+            licensed = RELAUNCH_LICENSE
+            event("relaunch: a lost patch instance is terminated for a replacement")
         if licensed is not None:
             recorded = recorded_before(job, actions, index)
             assert recorded.phase in licensed, f"{type(action).__name__} under a tag saying {recorded.phase}"
@@ -565,6 +579,51 @@ def test_capacity_requests_are_valid(situation: tuple[Job, Observation]):
             desired = current.desired if action.desired is None else action.desired
             assert min(low, high, desired) >= 0, action
             assert low <= desired <= high, f"{action} on {current} (recorded {job.original})"
+
+
+@st.composite
+def lost_patch_instances(draw: st.DrawFn) -> tuple[Job, Observation, str]:
+    """A job past launching whose patch instance someone took away: gone, leaving, or dead but listed."""
+    how = draw(st.sampled_from(["gone", "leaving", "dead"]))
+    job = Job(
+        "web", RUN, draw(st.sampled_from([Phase.WAITING_INSTANCE, Phase.PATCHING, Phase.IMAGING])),
+        phase_started=NOW - 60, original=draw(capacities), we_suspended=ISOLATING_PROCESSES,
+        launch_requested=NOW - 600, instance_id="i-1", ready_at=NOW - 300, template_id="lt-1", source_version=1,
+        relaunches=draw(st.integers(0, 1)), owner=RUN, claimed=True,
+    )  # fmt: skip
+    serving = tuple(i for i in draw(instances()) if i.instance_id != "i-1")
+    lost = InstanceView(
+        "i-1",
+        draw(st.sampled_from(sorted(LEAVING))) if how == "leaving" else "InService",
+        protected=True,
+        ec2_state=draw(st.sampled_from(sorted(DEAD))) if how == "dead" else draw(st.sampled_from(EC2_STATES)),
+        launch_time=NOW - 400,
+    )
+    listed = serving if how == "gone" else (*serving, lost)
+    tags = {**PATCH_TAG, LEASE_TAG: lease_value(RUN, NOW + 600), STATE_TAG: encode(job)}
+    group = GroupView("web", draw(capacities), tags, suspended=ISOLATING_PROCESSES, instances=listed,
+                      template=TemplateRef(TemplateSpec("lt-1", "1")))  # fmt: skip
+    return job, Observation(NOW, group), how
+
+
+@PROPERTY_SETTINGS
+@given(lost_patch_instances())
+def test_a_lost_patch_instance_is_relaunched_once_then_the_group_fails(lost: tuple[Job, Observation, str]):
+    """The first loss: back to LAUNCHING with the relaunch recorded, the lost instance remembered (never
+    taken for the new one), and — only when it is still listed — terminated without decrementing so the
+    group launches a replacement; no other instance is touched. The second loss fails the group."""
+    job, obs, how = lost
+    decision = decide(job, obs, DECIDE_SETTINGS)
+    event(f"{how}, relaunched before: {job.relaunches}")
+    if job.relaunches:
+        assert decision.job.phase is Phase.RESTORING and decision.job.outcome is Outcome.FAILED
+        assert "after 1 relaunch(es)" in decision.job.reason
+        return
+    relaunched = decision.job
+    assert (relaunched.phase, relaunched.relaunches, relaunched.instance_id) == (Phase.LAUNCHING, 1, None)
+    assert relaunched.launch_requested == NOW and was_there("i-1", relaunched.preexisting)
+    expected = (TerminateInstance("i-1", decrement=False),) if how == "dead" else ()
+    assert decision.actions == (*expected, WriteState(relaunched))
 
 
 # --- gaps these properties found, now fixed: each stays as a regression test -------------------
