@@ -297,14 +297,13 @@ def _relaunch(job: Job, now: float, group: GroupView, when: str) -> Decision:
     ReplaceUnhealthy is suspended) is terminated first so the group launches a replacement; that is
     done before the state moves on, so a restart in between sees it leaving and relaunches the same way."""
     lost = group.instance(job.instance_id)
+    listed = lost if lost is not None and lost.lifecycle not in LEAVING else None  # dead, still in the group
     what = f"the patch instance {job.instance_id} was lost {when}"
-    if lost is not None and lost.lifecycle not in LEAVING:
-        what += f" ({lost.ec2_state or 'gone'})"
+    if listed is not None:
+        what += f" ({listed.ec2_state})"
     if job.relaunches >= RELAUNCHES:
         return fail(job, now, f"{what}, after {job.relaunches} relaunch(es)")
-    actions: list[Action] = []
-    if lost is not None and lost.lifecycle not in LEAVING:
-        actions.append(TerminateInstance(lost.instance_id, decrement=False))
+    actions = (TerminateInstance(listed.instance_id, decrement=False),) if listed is not None else ()
     relaunched = job.at(
         Phase.LAUNCHING,
         now,
