@@ -7,8 +7,9 @@ wrote it. Guessing would be worse than doing nothing, so:
   its fields mean (its `recover` can restore the group);
 - otherwise each field is read on its own, and the group is restored from the ones that can be read —
   the recorded capacity (repaired when it is not min <= desired <= max), the processes asgpatch
-  suspended, the patch instance (only if it is still in the group and protected, as asgpatch leaves
-  it) — and left as it is where they cannot, with the report saying which;
+  suspended, the patch instance (a recorded id only if it is still in the group and protected, as
+  asgpatch leaves it; else the one instance the group did not have before) — and left as it is where
+  they cannot, with the report saying which;
 - nothing the stopped run may have created is deleted: an image whose template version could not be
   read may be in use, and a leaked AMI is cheaper than a template pointing at a missing one.
 
@@ -24,8 +25,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from asgpatch.decide import LEAVING
 from asgpatch.model import ISOLATING_PROCESSES, Capacity, GroupView, Job, Outcome, Phase
-from asgpatch.state import FIELDS_BY_VERSION, PROCESS_NAMES, STATE_TAG, NewerStateError, StateError, decode
+from asgpatch.state import (
+    FIELDS_BY_VERSION,
+    INCOMPLETE,
+    PROCESS_NAMES,
+    STATE_TAG,
+    NewerStateError,
+    StateError,
+    decode,
+    was_there,
+)
 
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
 CAPACITY = re.compile(r"(\d{1,6}),(\d{1,6}),(\d{1,6})")
@@ -62,10 +73,12 @@ def salvage(group: GroupView, run_id: str, error: str, now: float) -> Job:
     was, we = _processes(field[4]), _processes(field[5])
     if we is None and was is not None:
         we = ISOLATING_PROCESSES - was
-    instance = _patch_instance(group, field[8])
+    instance = _patch_instance(group, field[8], original, field[14])
     unknown = []
     if original is None:
         unknown.append("its capacity (left as it is)")
+    elif instance is None and group.capacity.desired > original.desired > 0:
+        unknown.append("which instance is the patch instance (left in the group, protected)")
     if we is None:
         unknown.append("which processes asgpatch suspended (left suspended)")
     reason = f"unreadable {STATE_TAG} tag ({error}); restored from the fields that could be read"
@@ -118,13 +131,24 @@ def repaired_capacity(text: str | None) -> tuple[Capacity | None, str]:
     return repaired, f"recorded capacity {text} is not min,max,desired with min <= desired <= max; used {repaired}"
 
 
-def _patch_instance(group: GroupView, text: str | None) -> str | None:
+def _patch_instance(group: GroupView, text: str | None, original: Capacity | None, before: str | None) -> str | None:
     """The recorded instance, trusted only as asgpatch leaves its patch instance: in the group and
-    protected from scale in (a hand-edited id must not get a serving instance terminated)."""
-    if text is None or not INSTANCE_ID.fullmatch(text):
+    protected from scale in (a hand-edited id must not get a serving instance terminated). When no id was
+    recorded or it cannot be read: the one instance the group did not have before the scale-up — a group
+    at zero had none; a running group's are listed in the tag until the patch instance is in service —
+    and nothing when that is not exactly one."""
+    if text and INSTANCE_ID.fullmatch(text):
+        instance = group.instance(text)
+        return text if instance is not None and instance.protected else None
+    if original is None:
         return None
-    instance = group.instance(text)
-    return text if instance is not None and instance.protected else None
+    earlier = frozenset(part for part in (before or "").split(",") if part)
+    if original.desired > 0 and (not earlier or INCOMPLETE in earlier):
+        return None  # the serving instances are not known
+    new = [
+        i.instance_id for i in group.instances if i.lifecycle not in LEAVING and not was_there(i.instance_id, earlier)
+    ]
+    return new[0] if len(new) == 1 else None
 
 
 def _processes(text: str | None) -> frozenset[str] | None:

@@ -10,12 +10,14 @@ Two levels:
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from asgpatch import naming, runner
@@ -320,6 +322,71 @@ def test_any_world_any_failure_any_crash_ends_done_and_restored(scenario: Scenar
         event(f"{'at zero' if spec.at_zero else 'running'}: {result['status']}")
     event(f"crashes: {runs.crashed}")
     event(f"errors raised: {min(raised, 3)}{'+' if raised > 3 else ''}")
+
+
+# How a person or a tool may mangle the state tag a crashed run left, and whether what a restore needs
+# (capacity and the processes asgpatch suspended) can still be read from it.
+CORRUPTIONS: dict[str, tuple[Any, bool]] = {
+    "phase-edited": (lambda f: [*f[:2], "PAUSED by ops", *f[3:]], True),
+    "capacity-reordered": (lambda f: [*f[:3], ",".join(f[3].split(",")[1::-1] + f[3].split(",")[2:]), *f[4:]], True),
+    "ours-garbled": (lambda f: [*f[:5], "??", *f[6:]], True),  # derived from the processes suspended before
+    "truncated": (lambda f: f[:8], True),
+    "processes-garbled": (lambda f: [*f[:4], "??", "??", *f[6:]], False),
+    "garbage": (lambda f: ["see ticket OPS-1234"], False),
+    "newer": (lambda f: ["3", *f[1:], "from-the-future"], False),
+}
+
+
+@PROPERTY_SETTINGS
+@given(group_specs("web"), st.integers(2, 18), st.sampled_from(sorted(CORRUPTIONS)))
+def test_a_mangled_state_tag_after_a_crash_is_restored_as_safely_as_it_can_be_read(
+    spec: GroupSpec, crash_after: int, corruption: str
+):
+    """A run is killed mid-cycle, someone mangles the group's state tag, and a new run starts. It never
+    raises and never touches a serving instance; it reports the group failed with the reason; when the
+    restore fields can be read the group ends exactly as it was, untagged; when they cannot, what could
+    be read is restored and the tag is kept; a tag from a newer asgpatch leaves the group as it is."""
+    spec = replace(spec, knob="none")
+    cloud, clock, servings = build(Scenario((spec,), concurrency=1))
+    serving = servings["web"]
+    actions = itertools.count(1)
+    with contextlib.suppress(Killed):
+        _one_run(cloud, clock, RUN, _kill_when(lambda _: next(actions) == crash_after))
+    group = cloud.groups["web"]
+    assume(STATE_TAG in group.tags)
+    mangle, readable = CORRUPTIONS[corruption]
+    mangled = "|".join(mangle(group.tags[STATE_TAG].split("|")))
+    assume(mangled != group.tags[STATE_TAG])  # e.g. reordering 0,0,0
+    group.tags[STATE_TAG] = mangled
+    before = (group.capacity, set(group.suspended), {i.instance_id for i in cloud._live(group)})
+    clock.sleep(ENGINE_SETTINGS.lease_seconds + POLL)
+
+    entry = _one_run(cloud, clock, "20261127T050000Z-beef")["groups"][0]
+    event(f"{corruption} after action {crash_after}: {entry['status']}")
+    live = {i.instance_id for i in cloud._live(group)}
+    assert serving <= live, "a serving instance was terminated"
+    touched = {a.instance_id for a in cloud.calls if isinstance(a, SendPatchCommand | CreateImage | TerminateInstance)}
+    assert not serving & touched, "a serving instance was patched, imaged or terminated"
+    assert not any(i.deregistered for i in cloud.images_made.values() if i.image_id in cloud.templates[
+        "lt-web"].images.values()), "an image a template version uses was deregistered"  # fmt: skip
+    assert entry["status"] == "failed"
+    if corruption == "newer":
+        assert "written by a newer asgpatch" in entry["reason"]
+        assert (group.capacity, set(group.suspended), live) == before and group.tags[STATE_TAG] == mangled
+        return
+    assert "unreadable asgpatch:state tag" in entry["reason"]
+    if readable and "which instance is the patch instance" not in entry["reason"]:
+        assert group.capacity == spec.capacity, f"capacity {group.capacity}, was {spec.capacity}"
+        assert group.suspended == set(spec.suspended), f"suspended {group.suspended}, was {spec.suspended}"
+        assert not [i.instance_id for i in cloud._live(group) if i.protected], "scale-in protection left on"
+        assert STATE_TAG not in group.tags and LEASE_TAG not in group.tags
+        assert live == serving
+    else:
+        assert "could not read" in entry["reason"]
+        assert group.tags[STATE_TAG] == mangled and LEASE_TAG not in group.tags, "kept, so every run reports it"
+        assert group.suspended >= set(spec.suspended), "nothing the user suspended is resumed"
+        if corruption == "processes-garbled" and "which instance is the patch instance" not in entry["reason"]:
+            assert group.capacity == spec.capacity, "the capacity could be read, so it is restored"
 
 
 # --- decide level ------------------------------------------------------------------------------

@@ -11,15 +11,16 @@ from asgpatch.salvage import Refused, read_state, repaired_capacity
 
 NOW = 1_800_000_000.0
 PATCH = InstanceView("i-0123456789abcdef0", "InService", protected=True, ec2_state="running")
+SCALED = Capacity(1, 2, 1)  # a group at zero, scaled up for its patch instance
 SERVING = InstanceView("i-0fedcba9876543210", "InService", protected=False, ec2_state="running")
 
 
-def group(state: str, instances: tuple[InstanceView, ...] = (PATCH,)) -> GroupView:
-    return GroupView("web", Capacity(1, 2, 1), {"asgpatch:state": state}, instances=instances)
+def group(state: str, instances: tuple[InstanceView, ...] = (PATCH,), capacity: Capacity = SCALED) -> GroupView:
+    return GroupView("web", capacity, {"asgpatch:state": state}, instances=instances)
 
 
-def salvaged(state: str, instances: tuple[InstanceView, ...] = (PATCH,)) -> Job:
-    found = read_state(group(state, instances), "r1", NOW)
+def salvaged(state: str, instances: tuple[InstanceView, ...] = (PATCH,), capacity: Capacity = SCALED) -> Job:
+    found = read_state(group(state, instances, capacity), "r1", NOW)
     assert isinstance(found, Job)
     return found
 
@@ -94,3 +95,15 @@ def test_any_tag_yields_a_restoring_job_or_a_refusal_never_an_exception(value: s
         assert found.phase is Phase.RESTORING and found.outcome is Outcome.FAILED
         if found.original is not None:
             assert found.original.min <= found.original.desired <= found.original.max
+
+
+def test_without_a_readable_id_the_one_instance_the_group_did_not_have_before_is_the_patch_instance():
+    new = InstanceView("i-0aaaaaaaaaaaaaaaa", "Pending", protected=False)
+    listed = f"{SERVING.instance_id[-8:]}"
+    running = salvaged(f"2|r0|?|1,3,1||BIRSZ|1|1|||||||{listed}|||", (SERVING, new), Capacity(1, 3, 2))
+    assert running.instance_id == new.instance_id, "named by the list of instances there before the scale-up"
+    unlisted = salvaged("2|r0|?|1,3,1||BIRSZ|1|1||||||||||||", (SERVING, new), Capacity(1, 3, 2))
+    assert unlisted.instance_id is None and "which instance is the patch instance" in unlisted.reason
+    assert unlisted.partly_read, "kept and reported until an operator sees to the extra instance"
+    at_zero = salvaged("2|r0|?|0,2,0||BIRSZ|1|1|garbled|||||||||", (new,))
+    assert at_zero.instance_id == new.instance_id, "a group at zero had no instance of its own"
