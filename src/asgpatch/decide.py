@@ -482,7 +482,8 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
         actions.append(replace_last)
     if note and note.partition(":")[0] not in job.reason:  # once: the desired part changes as the group settles
         job = replace(job, reason="; ".join(part for part in (job.reason, note) if part))
-        actions.insert(0, WriteState(job))
+        if job.salvaged_from is None:  # an unreadable tag that is kept is not overwritten for a note
+            actions.insert(0, WriteState(job))
     if actions:
         return Decision(job, tuple(actions))
     done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED)

@@ -442,3 +442,15 @@ def test_a_patch_instance_at_the_minimum_is_replaced_after_the_processes_are_bac
     decision = decide(restoring, obs(view), SETTINGS)
     assert kinds(decision) == ["ProtectInstance", "ResumeProcesses", "TerminateInstance"]
     assert decision.actions[-1] == TerminateInstance("i-1", decrement=False)
+
+
+def test_a_note_on_a_kept_unreadable_tag_stays_in_memory():
+    """Writing the note would replace the unreadable tag that is kept so every run reports the group."""
+    corrupt = "2|r0|?|0,4,3|??|??"
+    partial = job(Phase.RESTORING, outcome=Outcome.FAILED, reason="could not read which processes",
+                  original=Capacity(0, 4, 3), salvaged_from=corrupt, partly_read=True)  # fmt: skip
+    view = group(Capacity(1, 2, 2), tags={"ep:asg:patch": "true", "asgpatch:lease": f"r1 {int(NOW) + 200}",
+                                          "asgpatch:state": corrupt})  # fmt: skip
+    decision = decide(partial, obs(view), SETTINGS)
+    assert "min/max changed to 1/2" in decision.job.reason
+    assert not any(isinstance(a, WriteState) for a in decision.actions)
