@@ -35,7 +35,8 @@ def cli() -> None:
 @click.option("--image-seconds", default=4.0, show_default=True, type=click.FloatRange(0), help="Image ready.")
 @click.option("--throttle", is_flag=True, help="Answer over-limit calls as AWS's token buckets would.")
 @click.option("--fault-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls failing 500/503.")
-@click.option("--fault-seed", default=0, type=int, help="Seed for --fault-rate, for reproducible runs.")
+@click.option("--fault-seed", default=0, type=int, help="Seed for --fault-rate and --reset-rate (reproducible runs).")
+@click.option("--reset-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls dropped unanswered.")
 @click.option("--seed", "seed_name", type=click.Choice(["demo"]), help="Create a believable demo account at start.")
 def sandbox(
     host: str,
@@ -47,6 +48,7 @@ def sandbox(
     throttle: bool,
     fault_rate: float,
     fault_seed: int,
+    reset_rate: float,
     seed_name: str | None,
 ) -> None:
     """Run a local AWS endpoint realistic enough to patch against (foreground; Ctrl-C stops it).
@@ -67,6 +69,7 @@ def sandbox(
         throttle=throttle,
         fault_rate=fault_rate,
         fault_seed=fault_seed,
+        reset_rate=reset_rate,
     )
     ready = None
     if seed_name == "demo":

@@ -1,6 +1,7 @@
 """The real CLI against a hostile endpoint (issue 4): the sandbox answers 20% of all calls with a transient
-500/503 and throttles as AWS does. A storm may slow a run; it must not fail a healthy group, must report
-every group's outcome truthfully, and must leave every group as the invariants of a clean run say.
+500/503, drops 3% of connections unanswered (a connection reset) and throttles as AWS does. A storm may
+slow a run; it must not fail a healthy group, must report every group's outcome truthfully, and must
+leave every group as the invariants of a clean run say.
 
 Healthy groups and the groups broken on purpose (one per sandbox failure tag) are patched by two `asgpatch
 run`s, each narrowed with its own tag so the broken ones can have short timeouts; they run one after the
@@ -19,13 +20,14 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError
 
 from asgpatch.sandbox.process import SandboxProcess
 from tests.integration.builders import base_image, group, launch_template
 
 FAULT_RATE = "0.2"
 FAULT_SEED = "4"
+RESET_RATE = "0.03"  # and 3 % of calls have their connection dropped unanswered
 QUICK_WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "2", "--image-seconds", "2")
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")
 # Our own setup and checks ride out the storm too: faults hit every call, not only the engine's.
@@ -139,7 +141,16 @@ def build_account(sandbox: SandboxProcess) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def storm() -> Iterator[dict[str, Any]]:
     """One stormy account, patched by two runs: the healthy groups, then the broken ones."""
-    args = (*QUICK_WORLD, "--throttle", "--fault-rate", FAULT_RATE, "--fault-seed", FAULT_SEED)
+    args = (
+        *QUICK_WORLD,
+        "--throttle",
+        "--fault-rate",
+        FAULT_RATE,
+        "--reset-rate",
+        RESET_RATE,
+        "--fault-seed",
+        FAULT_SEED,
+    )
     with SandboxProcess(*args) as sandbox:
         templates = build_account(sandbox)
         autoscaling = client(sandbox, "autoscaling")
@@ -173,17 +184,20 @@ def launched_image(sandbox: SandboxProcess, found: dict[str, Any]) -> str:
 
 def test_the_storm_really_blows(storm):
     """Guard against a quiet sandbox making this file pass for the wrong reason: without retries, about
-    one call in five fails with a transient 500/503."""
+    one call in five fails with a transient 500/503, and a few have their connection dropped."""
     raw = storm["sandbox"].client("autoscaling", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     codes = []
-    for _ in range(40):
+    for _ in range(80):
         try:
             raw.describe_auto_scaling_groups(AutoScalingGroupNames=[UNTAGGED])
             codes.append("ok")
         except ClientError as error:
             codes.append(error.response["Error"]["Code"])
+        except ConnectionClosedError:
+            codes.append("dropped")
     transient = [c for c in codes if c in ("InternalFailure", "ServiceUnavailable")]
-    assert 2 <= len(transient) <= 20, codes
+    assert 4 <= len(transient) <= 40, codes
+    assert "dropped" in codes, codes
 
 
 def test_each_run_reports_every_group_it_took_on_truthfully(storm):

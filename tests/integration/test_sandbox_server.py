@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError
 
 from asgpatch.sandbox.process import SandboxProcess
 
@@ -121,3 +121,19 @@ def test_standard_retries_ride_out_injected_faults():
     with SandboxProcess("--fault-rate", "0.2", "--fault-seed", "3") as process:
         autoscaling = process.client("autoscaling", Config(retries={"mode": "standard", "max_attempts": 8}))
         assert _outcomes(50, lambda: autoscaling.describe_auto_scaling_groups()) == ["ok"] * 50
+
+
+def test_dropped_connections_are_seeded_and_ridden_out_by_standard_retries():
+    """--reset-rate closes a seeded fraction of connections before any answer, as a reset on the way
+    would: one attempt sees botocore's ConnectionClosedError, standard retries see only success."""
+    with SandboxProcess("--reset-rate", "0.3", "--fault-seed", "5") as process:
+        raw = process.client("autoscaling", NO_RETRIES)
+        dropped = 0
+        for _ in range(40):
+            try:
+                raw.describe_auto_scaling_groups()
+            except ConnectionClosedError:
+                dropped += 1
+        assert 4 <= dropped <= 20, f"about 30% of 40 calls dropped, got {dropped}"
+        patient = process.client("autoscaling", Config(retries={"mode": "standard", "max_attempts": 8}))
+        assert _outcomes(30, lambda: patient.describe_auto_scaling_groups()) == ["ok"] * 30

@@ -7,6 +7,7 @@ HTML error page a well-formed AWS error. Paths under /_sandbox/ are the control 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -44,6 +45,7 @@ class SandboxOptions:
     throttle: bool = False
     fault_rate: float = 0.0
     fault_seed: int = 0
+    reset_rate: float = 0.0  # calls whose connection is closed before any response (a connection reset)
 
 
 def _prepare_moto_environment() -> None:
@@ -68,6 +70,7 @@ class SandboxApp:
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.throttler = Throttler() if options.throttle else None
         self.faults = FaultInjector(options.fault_rate, options.fault_seed) if options.fault_rate else None
+        self.resets = FaultInjector(options.reset_rate, options.fault_seed + 1) if options.reset_rate else None
         from asgpatch.sandbox.control import ControlApi
 
         self.control = ControlApi(self)
@@ -77,6 +80,8 @@ class SandboxApp:
             return self.control(environ, start_response)
         body = _read_body(environ)
         call = identify(environ, body)
+        if call is not None and self.resets is not None and self.resets.draw() is not None:
+            return _drop_connection(environ, start_response)
         if call is not None:
             early = self._refuse(call)
             if early is not None:
@@ -117,6 +122,18 @@ class SandboxApp:
         if not is_emulated(call):
             return unemulated_reply(call)
         return None
+
+
+def _drop_connection(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    """Close the client's connection without an answer, as a reset or an idle timeout on the way does
+    (botocore sees "Connection was closed before we received a valid response" and retries). The
+    server's attempt to answer then meets a broken pipe, which it treats as a dropped connection."""
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+    start_response("500 Connection dropped", [("Content-Length", "0")])
+    return [b""]
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
