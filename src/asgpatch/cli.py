@@ -37,6 +37,9 @@ def cli() -> None:
 @click.option("--fault-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls failing 500/503.")
 @click.option("--fault-seed", default=0, type=int, help="Seed for --fault-rate and --reset-rate (reproducible runs).")
 @click.option("--reset-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls dropped unanswered.")
+@click.option(
+    "--lost-answer-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls that lose their answer."
+)
 @click.option("--seed", "seed_name", type=click.Choice(["demo"]), help="Create a believable demo account at start.")
 def sandbox(
     host: str,
@@ -49,6 +52,7 @@ def sandbox(
     fault_rate: float,
     fault_seed: int,
     reset_rate: float,
+    lost_answer_rate: float,
     seed_name: str | None,
 ) -> None:
     """Run a local AWS endpoint realistic enough to patch against (foreground; Ctrl-C stops it).
@@ -70,6 +74,7 @@ def sandbox(
         fault_rate=fault_rate,
         fault_seed=fault_seed,
         reset_rate=reset_rate,
+        lost_answer_rate=lost_answer_rate,
     )
     ready = None
     if seed_name == "demo":

@@ -1,5 +1,6 @@
 """The real CLI against a hostile endpoint (issue 4): the sandbox answers 20% of all calls with a transient
-500/503, drops 3% of connections unanswered (a connection reset) and throttles as AWS does. A storm may
+500/503, drops 3% of connections unanswered (a connection reset), lets 3% take effect and lose their
+answer, and throttles as AWS does. A storm may
 slow a run; it must not fail a healthy group, must report every group's outcome truthfully, and must
 leave every group as the invariants of a clean run say.
 
@@ -28,6 +29,7 @@ from tests.integration.builders import base_image, group, launch_template
 FAULT_RATE = "0.2"
 FAULT_SEED = "4"
 RESET_RATE = "0.03"  # and 3 % of calls have their connection dropped unanswered
+LOST_ANSWER_RATE = 0.03  # once the account is built: 3 % take effect and lose their answer
 QUICK_WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "2", "--image-seconds", "2")
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")
 # Our own setup and checks ride out the storm too: faults hit every call, not only the engine's.
@@ -153,6 +155,8 @@ def storm() -> Iterator[dict[str, Any]]:
     )
     with SandboxProcess(*args) as sandbox:
         templates = build_account(sandbox)
+        sandbox.set_faults(seed=int(FAULT_SEED), fault_rate=float(FAULT_RATE), reset_rate=float(RESET_RATE),
+                           lost_answer_rate=LOST_ANSWER_RATE)  # fmt: skip
         autoscaling = client(sandbox, "autoscaling")
         serving = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["storm-running"])
         untagged_before = snapshot(sandbox, UNTAGGED)
@@ -240,7 +244,8 @@ def test_every_group_is_put_back(storm, name):
 @pytest.mark.parametrize("name", [*HEALTHY, *BROKEN])
 def test_at_most_one_new_image_and_version_and_the_template_resolves_to_a_live_image(storm, name):
     """A patched group: one AMI, one new version, and it launches that AMI. A failed one: none left, its
-    template untouched. Either way what it launches is an available image."""
+    template untouched. Either way what it launches is an available image, and a group that reached the
+    patch step got exactly one patch command (answers lost in the storm are not sent twice)."""
     sandbox = storm["sandbox"]
     ec2 = client(sandbox, "ec2")
     found = client(sandbox, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
@@ -252,6 +257,12 @@ def test_at_most_one_new_image_and_version_and_the_template_resolves_to_a_live_i
     launched = launched_image(sandbox, found)
     live = ec2.describe_images(ImageIds=[launched])["Images"]
     assert live and live[0]["State"] == "available", f"{name} launches {launched}, which is not available"
+    paginator = client(sandbox, "ssm").get_paginator("list_commands")
+    commands = [
+        c for page in paginator.paginate() for c in page["Commands"] if c.get("Comment", "").endswith(f" {name}")
+    ]
+    if name not in ("storm-launch", "storm-ssm"):  # those never reach the patch step
+        assert len(commands) == 1, f"one patch command, even when an answer was lost: {commands}"
     if name in HEALTHY:
         entry = entries(storm["healthy"])[name]
         assert [i["ImageId"] for i in images] == [entry["image_id"]], "exactly one AMI for the run"
@@ -288,3 +299,27 @@ def test_a_transient_fault_on_the_setup_probe_is_retried():
         stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert json.loads(stdout)["groups"] == []
+
+
+def test_creates_whose_answer_was_lost_are_not_made_twice():
+    """Each create takes effect and its answer is lost once (the sandbox's lose_first_answer): the run
+    finds the command by its comment, the image by its name and the version by its client token,
+    so the group is patched with one of each."""
+    with SandboxProcess(*QUICK_WORLD) as sandbox:
+        ec2 = sandbox.client("ec2")
+        template = launch_template(ec2, "lt-lost", base_image(ec2, "base-lost"))
+        group(sandbox.client("autoscaling"), "lost", template, tags={"ep:asg:patch": "true"})
+        lost = ["SendCommand", "CreateImage", "CreateLaunchTemplateVersion", "CreateOrUpdateTags"]
+        sandbox.set_faults(lose_first_answer=lost)
+        command = [sys.executable, "-m", "asgpatch", "run", "--asg", "lost", *QUICK_RUN]
+        run = subprocess.run(command, capture_output=True, text=True, env=sandbox.environment(), timeout=180)
+        assert "Traceback" not in run.stderr, run.stderr
+        entry = json.loads(run.stdout)["groups"][0]
+        assert run.returncode == 0 and entry["status"] == "patched", entry
+        commands = sandbox.client("ssm").list_commands()["Commands"]
+        assert [c["Comment"] for c in commands] == [f"asgpatch {json.loads(run.stdout)['run_id']} lost"]
+        images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": ["asgpatch-lost-*"]}])
+        assert [i["ImageId"] for i in images["Images"]] == [entry["image_id"]]
+        versions = ec2.describe_launch_template_versions(LaunchTemplateId=template)["LaunchTemplateVersions"]
+        assert sorted(v["VersionNumber"] for v in versions) == [1, 2]
+        assert sandbox.control("GET", "faults")["lose_first_answer"] == [], "every answer was lost once"

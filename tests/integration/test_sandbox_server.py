@@ -137,3 +137,15 @@ def test_dropped_connections_are_seeded_and_ridden_out_by_standard_retries():
         assert 4 <= dropped <= 20, f"about 30% of 40 calls dropped, got {dropped}"
         patient = process.client("autoscaling", Config(retries={"mode": "standard", "max_attempts": 8}))
         assert _outcomes(30, lambda: patient.describe_auto_scaling_groups()) == ["ok"] * 30
+
+
+def test_a_lost_answer_took_effect():
+    """--lost-answer-rate (here set through the control API) lets the call take effect, then drops the
+    connection: the caller sees ConnectionClosedError, yet the security group exists."""
+    with SandboxProcess() as process:
+        process.set_faults(lost_answer_rate=1.0)
+        with pytest.raises(ConnectionClosedError):
+            process.client("ec2", NO_RETRIES).create_security_group(GroupName="lost", Description="answer lost")
+        process.set_faults()
+        groups = process.client("ec2").describe_security_groups(GroupNames=["lost"])["SecurityGroups"]
+        assert [g["GroupName"] for g in groups] == ["lost"]

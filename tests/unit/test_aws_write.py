@@ -13,7 +13,7 @@ from asgpatch.aws.api import Api
 from asgpatch.aws.errors import Caller
 from asgpatch.aws.write import act, repoint
 from asgpatch.cloud import CloudError
-from asgpatch.model import DeregisterImage, TerminateInstance
+from asgpatch.model import DeregisterImage, SendPatchCommand, TerminateInstance
 
 
 class Failing:
@@ -31,7 +31,7 @@ class Failing:
 
 
 def api_with(client: Failing) -> Api:
-    clients = SimpleNamespace(autoscaling=client, ec2=client, ssm=client, sns=client, probe=client)
+    clients = SimpleNamespace(autoscaling=client, ec2=client, ssm=client, sns=client, probe=client, ssm_once=client)
     return Api(clients, Caller(sleep=lambda _: None))  # type: ignore[arg-type]
 
 
@@ -75,3 +75,54 @@ def test_repoint_changes_every_spec_of_the_template_and_names_each_once() -> Non
     assert template["Overrides"][2]["LaunchTemplateSpecification"] == {"LaunchTemplateId": "lt-b"}
     assert updated["InstancesDistribution"] == {"OnDemandBaseCapacity": 1}
     assert policy["LaunchTemplate"]["LaunchTemplateSpecification"]["Version"] == "3"  # type: ignore[index]
+
+
+class LossySsm:
+    """SendCommand whose answers are lost: `outcomes` says, per call, whether the command was created
+    ("created": it exists, the answer is lost), "refused" (a 503 before any effect) or "ok"."""
+
+    def __init__(self, *outcomes: str) -> None:
+        self.outcomes = list(outcomes)
+        self.commands: list[dict[str, Any]] = []
+        self.meta = SimpleNamespace(method_to_api_mapping={"send_command": "SendCommand"})
+
+    def send_command(self, **params: Any) -> dict[str, Any]:
+        outcome = self.outcomes.pop(0)
+        if outcome != "refused":
+            number = len(self.commands) + 1
+            created = {"CommandId": f"c-{number}", "RequestedDateTime": str(number)}
+            self.commands.append({**created, "Comment": params["Comment"], "DocumentName": params["DocumentName"]})
+        if outcome == "ok":
+            return {"Command": self.commands[-1]}
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "lost"}}, "SendCommand")
+
+    def list_commands(self, **params: Any) -> dict[str, Any]:
+        return {"Commands": list(self.commands)}
+
+
+def send_with(ssm: LossySsm) -> tuple[str | int | None, list[float]]:
+    slept: list[float] = []
+    clients = SimpleNamespace(ssm=ssm, ssm_once=ssm)
+    api = Api(clients, Caller(sleep=slept.append, jitter=lambda: 0.5))  # type: ignore[arg-type]
+    action = SendPatchCommand("i-0abc", "Install", "RebootIfNeeded", "asgpatch r1 web", 600)
+    return act(api, action), slept
+
+
+def test_a_patch_command_whose_answer_was_lost_is_found_not_sent_again() -> None:
+    ssm = LossySsm("created")
+    command, slept = send_with(ssm)
+    assert command == "c-1" and len(ssm.commands) == 1 and len(slept) == 1
+
+
+def test_a_patch_command_refused_before_any_effect_is_sent_again() -> None:
+    ssm = LossySsm("refused", "refused", "ok")
+    command, slept = send_with(ssm)
+    assert command == "c-1" and len(ssm.commands) == 1
+    assert slept == [0.75, 1.5], "exponential backoff with jitter, on the injected sleep"
+
+
+def test_a_patch_command_refused_for_good_surfaces_at_once() -> None:
+    refused = Failing("InvalidInstanceId", "not a managed node")
+    api = api_with(refused)
+    with pytest.raises(CloudError, match="InvalidInstanceId"):
+        act(api, SendPatchCommand("i-0abc", "Install", "RebootIfNeeded", "asgpatch r1 web", 600))

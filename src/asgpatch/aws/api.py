@@ -37,6 +37,10 @@ class Api:
         return self.clients.ssm
 
     @property
+    def ssm_once(self) -> Any:
+        return self.clients.ssm_once or self.clients.ssm
+
+    @property
     def sns(self) -> Any:
         return self.clients.sns
 

@@ -20,6 +20,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from asgpatch.cloud import CloudError
 
 CONTENTION = frozenset({"ResourceContention", "ScalingActivityInProgress"})
+# What botocore's standard mode would have retried: throttling, 5xx, and connections lost on the way.
+TRANSIENT = frozenset({
+    "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+    "InternalFailure", "InternalError", "InternalServerError", "ServiceUnavailable", "Unavailable",
+    "RequestTimeout", "RequestTimeoutException",
+    "ConnectionClosedError", "EndpointConnectionError", "ReadTimeoutError", "ConnectTimeoutError",
+})  # fmt: skip
 
 
 def error_code(error: ClientError) -> str:

@@ -47,6 +47,9 @@ class Clients:
     ssm: Any
     sns: Any
     probe: Any  # an autoscaling client with short timeouts, for `check`
+    # SSM without botocore's retries, for SendCommand: a retry must first look for the command that a
+    # lost answer may already have created (SendCommand has no client token).
+    ssm_once: Any = None
 
     @property
     def endpoint_url(self) -> str:
@@ -97,4 +100,7 @@ def connect(region: str | None, profile: str | None, endpoint_url: str | None, m
         ssm=client("ssm"),
         sns=client("sns"),
         probe=client("autoscaling", PROBE_CONFIG),
+        ssm_once=client(
+            "ssm", Config(retries={"mode": "standard", "total_max_attempts": 1}, user_agent_extra=USER_AGENT)
+        ),
     )

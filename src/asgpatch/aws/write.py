@@ -8,12 +8,14 @@ image. Removing what is already gone (an image, a terminated instance) counts as
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from asgpatch import state
 from asgpatch.aws.api import Api
 from asgpatch.aws.commands import DOCUMENT
+from asgpatch.aws.errors import TRANSIENT
 from asgpatch.aws.groups import describe_named
 from asgpatch.aws.images import images_by_name
 from asgpatch.cloud import CloudError
@@ -137,9 +139,29 @@ def terminate(api: Api, action: TerminateInstance) -> Result:
 # --- SSM -----------------------------------------------------------------------------------------
 
 
+SEND_ATTEMPTS = 8
+
+
 def send_patch(api: Api, action: SendPatchCommand) -> Result:
+    """SendCommand has no client token, and an answer lost on the way back (a reset, a 5xx after the
+    fact) would make a blind retry start a second patch run on the instance. So it is sent without
+    botocore's retries, and before each retry the command is looked for by its natural key."""
+    for attempt in range(SEND_ATTEMPTS - 1):
+        try:
+            return _send(api, action)
+        except CloudError as error:
+            if error.code not in TRANSIENT:
+                raise
+        api.caller.sleep(api.caller.delay(attempt))
+        sent = sent_command(api, action)
+        if sent is not None:
+            return sent
+    return _send(api, action)
+
+
+def _send(api: Api, action: SendPatchCommand) -> str:
     answer = api.call(
-        api.ssm.send_command,
+        api.ssm_once.send_command,
         DocumentName=DOCUMENT,
         InstanceIds=[action.instance_id],
         Parameters={"Operation": [action.operation], "RebootOption": [action.reboot_option]},
@@ -147,6 +169,17 @@ def send_patch(api: Api, action: SendPatchCommand) -> Result:
         TimeoutSeconds=action.timeout_seconds,
     )
     return str(answer["Command"]["CommandId"])
+
+
+def sent_command(api: Api, action: SendPatchCommand) -> str | None:
+    """The newest patch command already sent to the instance with this comment (run and group)."""
+    found = [
+        command
+        for command in api.items(api.ssm.list_commands, "Commands", InstanceId=action.instance_id)
+        if command.get("Comment") == action.comment and command.get("DocumentName") == DOCUMENT
+    ]
+    found.sort(key=lambda command: str(command.get("RequestedDateTime") or ""))
+    return str(found[-1]["CommandId"]) if found else None
 
 
 def cancel(api: Api, action: CancelCommand) -> Result:
@@ -210,6 +243,12 @@ def existing_version(api: Api, action: CreateTemplateVersion) -> int | None:
     return found
 
 
+def client_token(action: CreateTemplateVersion) -> str:
+    """The same request always carries the same token (AWS allows 128 ASCII characters)."""
+    key = f"{action.template_id}|{action.source_version}|{action.image_id}|{action.description}"
+    return "asgpatch-" + hashlib.sha256(key.encode()).hexdigest()[:48]
+
+
 def create_version(api: Api, action: CreateTemplateVersion) -> Result:
     existing = existing_version(api, action)
     if existing is not None:
@@ -220,6 +259,9 @@ def create_version(api: Api, action: CreateTemplateVersion) -> Result:
         SourceVersion=str(action.source_version),
         VersionDescription=action.description,
         LaunchTemplateData={"ImageId": action.image_id},
+        # botocore would fill a token per call (its own retries reuse it); ours is the same for every
+        # call of this request, so an engine-level retry after a lost answer gets the same version back.
+        ClientToken=client_token(action),
     )
     return int(answer["LaunchTemplateVersion"]["VersionNumber"])
 

@@ -4,6 +4,11 @@ GET  /_sandbox/health                      liveness, the sandbox clock
 POST /_sandbox/clock    {"advance_seconds": N}   move the sandbox clock forward
 POST /_sandbox/patches  {"publish": N}     AWS publishes N new patches (default 1)
 GET  /_sandbox/patches                     how many patches exist
+POST /_sandbox/faults   {"fault_rate": F, "reset_rate": R, "lost_answer_rate": L, "seed": N,
+                         "lose_first_answer": ["SendCommand", ...]}
+                                           change the weather (omitted rates become 0); the next call of
+                                           each operation named takes effect and loses its answer
+GET  /_sandbox/faults                      the operations whose answer is still to be lost
 """
 
 from __future__ import annotations
@@ -55,4 +60,18 @@ class ControlApi:
                 with world.lock:
                     catalog.publish(count)
             return "200 OK", {"published": catalog.level}
+        if path == "/_sandbox/faults" and method == "GET":
+            with world.lock:
+                return "200 OK", {"lose_first_answer": sorted(self.app.lose_first)}
+        if path == "/_sandbox/faults" and method == "POST":
+            rates = {key: float(body.get(key, 0.0)) for key in ("fault_rate", "reset_rate", "lost_answer_rate")}
+            if not all(0.0 <= rate <= 1.0 for rate in rates.values()):
+                raise ValueError("rates are fractions between 0 and 1")
+            self.app.set_faults(**rates, seed=int(body.get("seed", 0)))
+            lose_first = body.get("lose_first_answer", [])
+            if not isinstance(lose_first, list) or not all(isinstance(name, str) for name in lose_first):
+                raise ValueError("lose_first_answer is a list of operation names")
+            with world.lock:
+                self.app.lose_first = set(lose_first)
+            return "200 OK", {**rates, "lose_first_answer": sorted(lose_first)}
         return "404 Not Found", {"error": f"no control endpoint {method} {path}"}

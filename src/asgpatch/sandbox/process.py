@@ -123,5 +123,10 @@ class SandboxProcess:
         """Move the sandbox clock forward; every timed change due by then happens."""
         return float(self.control("POST", "clock", {"advance_seconds": seconds})["now"])
 
+    def set_faults(self, seed: int = 0, lose_first_answer: Sequence[str] = (), **rates: float) -> None:
+        """Change the weather: fault_rate, reset_rate, lost_answer_rate (omitted: 0); the next call of
+        each operation in lose_first_answer takes effect and loses its answer."""
+        self.control("POST", "faults", {**rates, "seed": seed, "lose_first_answer": list(lose_first_answer)})
+
     def publish_patches(self, count: int = 1) -> int:
         return int(self.control("POST", "patches", {"publish": count})["published"])

@@ -45,7 +45,8 @@ class SandboxOptions:
     throttle: bool = False
     fault_rate: float = 0.0
     fault_seed: int = 0
-    reset_rate: float = 0.0  # calls whose connection is closed before any response (a connection reset)
+    reset_rate: float = 0.0  # calls whose connection is closed before they take effect (a connection reset)
+    lost_answer_rate: float = 0.0  # calls that take effect, then lose their answer the same way
 
 
 def _prepare_moto_environment() -> None:
@@ -69,8 +70,11 @@ class SandboxApp:
         patches.install_all(self.world)
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.throttler = Throttler() if options.throttle else None
-        self.faults = FaultInjector(options.fault_rate, options.fault_seed) if options.fault_rate else None
-        self.resets = FaultInjector(options.reset_rate, options.fault_seed + 1) if options.reset_rate else None
+        self.faults: FaultInjector | None = None
+        self.resets: FaultInjector | None = None
+        self.losses: FaultInjector | None = None
+        self.lose_first: set[str] = set()  # operations whose next call takes effect and loses its answer
+        self.set_faults(options.fault_rate, options.reset_rate, options.lost_answer_rate, options.fault_seed)
         from asgpatch.sandbox.control import ControlApi
 
         self.control = ControlApi(self)
@@ -82,6 +86,9 @@ class SandboxApp:
         call = identify(environ, body)
         if call is not None and self.resets is not None and self.resets.draw() is not None:
             return _drop_connection(environ, start_response)
+        lose = call is not None and (
+            (self.losses is not None and self.losses.draw() is not None) or self._lose_first(call.operation)
+        )
         if call is not None:
             early = self._refuse(call)
             if early is not None:
@@ -104,11 +111,26 @@ class SandboxApp:
                 call.protocol, 500, "InternalFailure", f"sandbox error: {type(error).__name__}: {error}"
             )
             return _send(reply, start_response)
+        if lose:  # it took effect; only the answer is lost
+            return _drop_connection(environ, start_response)
         if status.startswith("5") and call is not None and _looks_like_html(headers, payload):
             reply = error_reply(call.protocol, 500, "InternalFailure", _first_line(payload))
             return _send(reply, start_response)
         start_response(status, headers)
         return [payload]
+
+    def set_faults(self, fault_rate: float, reset_rate: float, lost_answer_rate: float, seed: int) -> None:
+        """Seeded, reproducible weather (also changed at run time through the control API)."""
+        self.faults = FaultInjector(fault_rate, seed) if fault_rate else None
+        self.resets = FaultInjector(reset_rate, seed + 1) if reset_rate else None
+        self.losses = FaultInjector(lost_answer_rate, seed + 2) if lost_answer_rate else None
+
+    def _lose_first(self, operation: str) -> bool:
+        with self.world.lock:
+            if operation in self.lose_first:
+                self.lose_first.discard(operation)
+                return True
+        return False
 
     def _refuse(self, call: AwsCall) -> ErrorReply | None:
         if self.faults is not None:

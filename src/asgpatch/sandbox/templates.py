@@ -206,7 +206,14 @@ def _respond_create_launch_template_version(self: Any) -> ActionResult:
     source_spec = self._get_param("SourceVersion")
     data = inherited_data(template.get_version(source_spec), given) if source_spec else given
     self.error_on_dryrun()
-    version = template.create_version(data, self._get_param("VersionDescription"))
+    # ClientToken makes a retried request return the version the first one created, as on AWS.
+    tokens: dict[str, Any] = template.__dict__.setdefault("sandbox_client_tokens", {})
+    token = self._get_param("ClientToken")
+    version = tokens.get(token) if token else None
+    if version is None:
+        version = template.create_version(data, self._get_param("VersionDescription"))
+        if token:
+            tokens[token] = version
     return ActionResult({"LaunchTemplateVersion": _version_view(self, template, version)})
 
 
