@@ -3,9 +3,9 @@
 Why: moto removed an instance terminated through EC2 from its group and launched a replacement at
 once, whatever processes were suspended, and ignored StopInstances and SetInstanceHealth. On AWS the
 HealthCheck process marks an InService instance whose EC2 state is not `running` Unhealthy, and the
-ReplaceUnhealthy process terminates it (it leaves the group) and the Launch process replaces it; for
-suspended ReplaceUnhealthy AWS documents "HealthCheck marks instances unhealthy, ReplaceUnhealthy does
-not replace them".
+ReplaceUnhealthy process terminates it (it leaves the group) and the Launch process replaces it; with
+ReplaceUnhealthy suspended, instances are still marked unhealthy but not replaced (AWS's "How suspended
+processes affect other processes" page).
 asgpatch suspends ReplaceUnhealthy while it patches, so on the sandbox as on AWS an instance killed
 meanwhile must stay listed, Unhealthy and counting toward desired capacity, until the process is back.
 
