@@ -12,6 +12,8 @@ from asgpatch.sandbox.process import SandboxProcess
 from tests.integration.builders import describe_group
 
 LEASE_TAG = "asgpatch:lease"
+# Real seconds: the CLI runs on the wall clock, so a sandbox driven through it must be quick.
+QUICK_WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "2", "--image-seconds", "2")
 
 
 def cli(sandbox: SandboxProcess, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -51,10 +51,8 @@ import pytest
 
 from asgpatch.sandbox.process import SandboxProcess
 from tests.integration.builders import base_image, describe_group, group, launch_template
-from tests.integration.cli import cli, entry_of, group_tags, report_of, tags_of, wait_for_lease_expiry
+from tests.integration.cli import QUICK_WORLD, cli, entry_of, group_tags, report_of, tags_of, wait_for_lease_expiry
 
-# Real seconds: the CLI runs on the wall clock, so the sandbox must be quick.
-QUICK_WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "2", "--image-seconds", "2")
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")
 # Bounds, so a resumed run that waits for something that never comes fails instead of hanging the module.
 TIMEOUTS = ("--launch-timeout", "60", "--ssm-timeout", "60", "--patch-timeout", "60", "--image-timeout", "60")

@@ -25,12 +25,12 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 
 from asgpatch.sandbox.process import SandboxProcess
 from tests.integration.builders import base_image, group, launch_template
+from tests.integration.cli import QUICK_WORLD
 
 FAULT_RATE = "0.2"
 FAULT_SEED = "4"
 RESET_RATE = "0.03"  # and 3 % of calls have their connection dropped unanswered
 LOST_ANSWER_RATE = 0.03  # once the account is built: 3 % take effect and lose their answer
-QUICK_WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "2", "--image-seconds", "2")
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")
 # Our own setup and checks ride out the storm too: faults hit every call, not only the engine's.
 PATIENT = Config(retries={"mode": "standard", "total_max_attempts": 20})

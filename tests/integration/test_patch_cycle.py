@@ -13,9 +13,8 @@ import pytest
 
 from asgpatch.sandbox.process import SandboxProcess
 from tests.integration.builders import base_image, group, launch_template
+from tests.integration.cli import QUICK_WORLD
 
-# Real seconds: the CLI runs on the wall clock, so the sandbox must be quick.
-QUICK_WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "2", "--image-seconds", "2")
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")
 
 
