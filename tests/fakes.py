@@ -69,7 +69,9 @@ class FakeGroup:
     suspended: set[str] = field(default_factory=set)
     instances: list[FakeInstance] = field(default_factory=list)
     # launch/ssm/patch/image -> fail|hang|offline; kill -> once|twice: someone terminates the instance
-    # a patch command was just sent to (through EC2), for that many commands
+    # a patch command was just sent to (through EC2), for that many commands; kill -> before-send|
+    # before-image: someone terminates it between the tick's read and SendCommand/CreateImage, which
+    # then fails the way AWS answers a call on a terminated instance
     fail: dict[str, str] = field(default_factory=dict)
     killed: int = 0
     # The next N launches fail the way the sandbox's launch=fail does: the instance never reaches
@@ -355,8 +357,17 @@ class FakeCloud:
                     return
         raise CloudError("ValidationError", f"Instance {action.instance_id} is not in a group")
 
+    def _kill_before(self, group: FakeGroup, instance_id: str, call: str, code: str) -> None:
+        if group.fail.get("kill") == f"before-{call}" and not group.killed:
+            group.killed += 1
+            next(i for i in group.instances if i.instance_id == instance_id).dead = True
+            self._replace_dead(group)
+        if any(i.instance_id == instance_id and i.dead for i in group.instances):
+            raise CloudError(code, f"Instances [[{instance_id}]] not in a valid state", call)
+
     def _do_SendPatchCommand(self, action: SendPatchCommand) -> str:
         group = next(g for g in self.groups.values() if any(i.instance_id == action.instance_id for i in g.instances))
+        self._kill_before(group, action.instance_id, "send", "InvalidInstanceId")
         command = FakeCommand(self._id("cmd"), action.instance_id, group.name, action.comment, self.clock.now())
         self.commands[command.command_id] = command
         if group.killed < {"once": 1, "twice": 2}.get(group.fail.get("kill", ""), 0):
@@ -372,6 +383,7 @@ class FakeCloud:
         if any(i.name == action.name and not i.deregistered for i in self.images_made.values()):
             raise CloudError("InvalidAMIName.Duplicate", f"AMI name {action.name} is already in use")
         group = next(g for g in self.groups.values() if any(i.instance_id == action.instance_id for i in g.instances))
+        self._kill_before(group, action.instance_id, "image", "IncorrectInstanceState")
         image = FakeImage(self._id("ami"), action.name, group.name, self.clock.now())
         self.images_made[image.image_id] = image
         return image.image_id

@@ -222,6 +222,30 @@ def test_a_patch_instance_terminated_by_someone_is_relaunched_once(cloud, clock,
     assert "launched another" in cloud.groups["web"].tags[RESULT_TAG]
 
 
+@pytest.mark.parametrize(
+    ("when", "note"), [("before-send", "while patching"), ("before-image", "before its image was taken")]
+)
+def test_a_patch_instance_terminated_just_before_a_call_on_it_is_relaunched(cloud, clock, when, note):
+    """Terminated between the tick's read and SendCommand/CreateImage: the call fails the way AWS
+    answers for a terminated instance, and the next read (not the error) decides: relaunch."""
+    cloud.add_group("web", Capacity(0, 2, 0), fail={"kill": when})
+    job = _run(cloud, clock, "web")["web"]
+    assert job.outcome is Outcome.PATCHED and job.relaunches == 1, job.reason
+    assert f"was lost {note} (terminated); launched another" in job.reason
+    assert len([i for i in cloud.images_made.values() if i.group == "web"]) == 1
+    _restored(cloud, "web", Capacity(0, 2, 0))
+
+
+def test_an_instance_error_that_persists_fails_the_group(cloud, clock):
+    """The instance is fine but SendCommand keeps refusing it: one more look, then the group fails."""
+    cloud.add_group("web", Capacity(0, 2, 0))
+    cloud.errors[SendPatchCommand] = CloudError("InvalidInstanceId", "Instances not in a valid state", "SendCommand")
+    job = _run(cloud, clock, "web")["web"]
+    assert job.outcome is Outcome.FAILED and job.relaunches == 0
+    assert job.reason == "patching: SendCommand: InvalidInstanceId: Instances not in a valid state"
+    _restored(cloud, "web", Capacity(0, 2, 0))
+
+
 @pytest.mark.parametrize("capacity", [Capacity(0, 2, 0), Capacity(1, 3, 2)], ids=["at-zero", "running"])
 def test_a_second_lost_patch_instance_fails_the_group_and_restores_it(cloud, clock, capacity):
     cloud.add_group("web", capacity, fail={"kill": "twice"})

@@ -92,6 +92,9 @@ KNOBS: dict[str, tuple[dict[str, str], int, str | None]] = {
     "image-fail": ({"image": "fail"}, 0, "failed"),
     "killed-once": ({"kill": "once"}, 0, None),  # someone terminates the patch instance: launch another
     "killed-twice": ({"kill": "twice"}, 0, "was lost while patching"),
+    # terminated between a tick's read and the call on it (the call fails): the next read relaunches
+    "killed-before-send": ({"kill": "before-send"}, 0, None),
+    "killed-before-image": ({"kill": "before-image"}, 0, None),
 }
 ACTION_KINDS: list[type] = [
     WriteState, WriteLease, ClearState, WriteResult, SuspendProcesses, ResumeProcesses, SetCapacity,
