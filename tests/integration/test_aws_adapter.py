@@ -335,6 +335,33 @@ def test_a_failed_patch_reports_its_details_and_output(cloud, sandbox, ec2, auto
     assert seen.command.detail.startswith("Failed") and len(seen.command.detail) > len("Failed: ")
 
 
+def test_a_command_ended_by_a_terminated_instance_is_seen_with_the_instance_dead(cloud, sandbox, ec2, autoscaling, uid):
+    """Someone terminates the patch instance while a tick reads: the command is read before the
+    instance, so a command that ended because of it never comes with the instance still running
+    (and decide relaunches rather than failing the group on the command's word)."""
+    job, command_id = patch_job(sandbox, cloud, autoscaling, ec2, uid, "killread")
+    cloud.act(SuspendProcesses(job.group, frozenset({"ReplaceUnhealthy"})))  # as asgpatch does: it stays listed
+    terminated: list[str] = []
+
+    def terminate(**_: Any) -> None:
+        if not terminated:
+            terminated.append(
+                ec2.terminate_instances(InstanceIds=[job.instance_id])["TerminatingInstances"][0]["InstanceId"]
+            )
+
+    cloud.clients.ssm.meta.events.register("before-call.ssm.ListCommandInvocations", terminate)
+    try:
+        seen = observe_one(cloud, sandbox, replace(job, command_id=command_id))
+    finally:
+        cloud.clients.ssm.meta.events.unregister("before-call.ssm.ListCommandInvocations", terminate)
+
+    assert terminated == [job.instance_id]
+    assert seen.command is not None and seen.command.status == "Failed", seen.command
+    assert seen.group is not None
+    instance = seen.group.instance(job.instance_id or "")
+    assert instance is not None and instance.ec2_state in ("shutting-down", "terminated")
+
+
 def test_no_command_yet_is_observed_as_none(cloud, sandbox, ec2, autoscaling, uid):
     lt, _ = template(ec2, f"lt-nocmd-{uid}")
     group = builders.group(autoscaling, f"nocmd-{uid}", lt, tags={tag_key(uid): "true"})

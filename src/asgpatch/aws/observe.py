@@ -62,7 +62,12 @@ def fill_instances(api: Api, jobs: Sequence[Job], views: dict[str, GroupView | N
 
 
 def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
+    """Effects are read before their causes: a command or image that failed because someone stopped or
+    terminated the instance is read first, so the instance state read after it already shows that,
+    and decide relaunches instead of failing the group on the command's word."""
     jobs = list({job.group: job for job in jobs}.values())
+    commands = observe_commands(api, jobs)
+    images = observe_images(api, jobs)
     raws = describe_named(api, [job.group for job in jobs])
     parsed = {view.name: view for view in group_views(api, raws.values())}
     views: dict[str, GroupView | None] = {job.group: parsed.get(job.group) for job in jobs}
@@ -72,15 +77,13 @@ def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]
         view = views[group]
         if view is not None:
             views[group] = replace(view, failed_launch=message)
-    commands = observe_commands(api, [job for job in jobs if views[job.group] is not None])
-    images = observe_images(api, jobs)
     templates = observe_templates(api, jobs, views)
     return {
         job.group: Observation(
             now=now,
             group=views[job.group],
             templates=templates.get(job.group, {}),
-            command=commands.get(job.group),
+            command=commands.get(job.group) if views[job.group] is not None else None,
             image=images.get(job.group),
         )
         for job in jobs
