@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
 USER_DATA = base64.b64encode(b"#!/bin/bash\necho hello from the launch template\n").decode()
@@ -82,3 +83,9 @@ def describe_group(autoscaling: Any, name: str) -> dict[str, Any]:
     groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     assert len(groups) == 1, f"group {name} not found"
     return dict(groups[0])
+
+
+def quiet_recurrence(now: float) -> str:
+    """A daily cron twelve hours away from `now` (the sandbox's clock), so a scheduled action a test
+    puts on a group to see that it is left alone never fires while the test runs."""
+    return f"0 {(datetime.fromtimestamp(now, tz=UTC).hour + 12) % 24} * * *"

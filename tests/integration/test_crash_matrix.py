@@ -53,6 +53,10 @@ from asgpatch.sandbox.process import SandboxProcess
 from tests.integration.builders import base_image, describe_group, group, launch_template
 from tests.integration.cli import QUICK_WORLD, cli, entry_of, group_tags, report_of, tags_of, wait_for_lease_expiry
 
+# The module's fixture runs every scenario before the first test (about 2 minutes on two cores): the
+# default 300 s per test would count all of that against the first one.
+pytestmark = pytest.mark.timeout(900)
+
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")
 # Bounds, so a resumed run that waits for something that never comes fails instead of hanging the module.
 TIMEOUTS = ("--launch-timeout", "60", "--ssm-timeout", "60", "--patch-timeout", "60", "--image-timeout", "60")
@@ -162,7 +166,10 @@ def params(cases: list[Case], xfail: dict[str, str]) -> list[Any]:
     ]
 
 
-LEASE_GROUP, LEASE_CRASH, LEASE_SECONDS = "crash-live-lease", "SendPatchCommand:1", 20
+# The early run must start and finish inside the crashed run's lease, alongside the other scenarios'
+# CLIs on two cores: 40 s leaves room for a loaded machine (the scenario starts first, so its wait for
+# the lease to expire overlaps the others).
+LEASE_GROUP, LEASE_CRASH, LEASE_SECONDS = "crash-live-lease", "SendPatchCommand:1", 40
 RECOVER = {"crash-recover-command": "SendPatchCommand:1", "crash-recover-image": "CreateImage:1"}
 IDLE_GROUP = "crash-recover-idle"
 

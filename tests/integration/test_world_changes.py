@@ -235,10 +235,12 @@ def test_the_weather_is_what_the_id_says(sandbox, request):
     """Guard against a quiet storm: without retries, the storm sandbox fails some calls, the calm one none."""
     raw = sandbox.client("autoscaling", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     failures = 0
-    for _ in range(30):
+    for _ in range(100):
         try:
             raw.describe_auto_scaling_groups(MaxRecords=1)
         except (ClientError, BotoCoreError):  # a 500/503, throttling, or a dropped connection
             failures += 1
+    # In the storm each call fails with p ≈ 0.22 (about 22 of 100); fewer than 8 is a 1-in-30,000 event,
+    # and what a storm of a few per cent would give.
     stormy = "storm" in request.node.callspec.id
-    assert (failures >= 2) if stormy else (failures == 0), failures
+    assert (failures >= 8) if stormy else (failures == 0), failures
