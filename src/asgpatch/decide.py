@@ -145,17 +145,6 @@ def fail(job: Job, now: float, reason: str, *cleanup: Action) -> Decision:
     return Decision(failed, (WriteState(failed), *cleanup))
 
 
-# Errors that a call on the patch instance gets when the instance has just been stopped or terminated
-# (SendCommand: InvalidInstanceId; CreateImage: IncorrectInstanceState or, once gone, NotFound).
-INSTANCE_GONE = frozenset({"InvalidInstanceId", "IncorrectInstanceState", "InvalidInstanceID.NotFound"})
-
-
-def instance_may_be_lost(action: Action | None, code: str | None) -> bool:
-    """Whether a failed call may only mean the patch instance was lost between the tick's read and the
-    call: then the next observation decides (relaunch if it is lost), not the error."""
-    return isinstance(action, SendPatchCommand | CreateImage) and code in INSTANCE_GONE
-
-
 def failed_call(job: Job, now: float, error: str) -> Decision:
     """An API call failed after retries: fail the group (if still patching) so it is restored."""
     if job.phase in (Phase.RESTORING, Phase.DONE):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, CloudError
-from asgpatch.decide import Decision, absorb, absorb_ids, decide, failed_call, instance_may_be_lost
+from asgpatch.decide import Decision, absorb, absorb_ids, decide, failed_call
 from asgpatch.model import Action, ClearState, Job, Observation, Outcome, Phase, Settings, WriteLease, WriteState
 
 MAX_RESTORE_ERRORS = 5
@@ -30,7 +30,7 @@ class Engine:
     on_tick: Callable[[Sequence[Job], float], None] | None = None
     on_action: Callable[[Action], None] | None = None  # after each action succeeds (crash tests hook here)
     restore_errors: dict[str, int] = field(default_factory=dict)
-    looked_again: set[str] = field(default_factory=set)  # groups given one more look after an instance error
+    looked_again: set[str] = field(default_factory=set)  # groups given one more look after a failed step
     last_heartbeat: float = float("-inf")
     observe_errors: int = 0
 
@@ -126,7 +126,7 @@ class Engine:
             try:
                 result = self.cloud.act(action)
             except CloudError as error:
-                return Acted(recorded, str(error), index, action, wrote_state, error.code)
+                return Acted(recorded, str(error), index, action, wrote_state)
             job, recorded = absorb(job, action, result), absorb(recorded, action, result)
             if isinstance(action, WriteState):
                 recorded, wrote_state = absorb_ids(action.job, recorded), True
@@ -139,9 +139,10 @@ class Engine:
             return self._not_started(before, result)
         if before.phase is Phase.RESTORING:
             return self._restore_error(before, result.error or "", now)  # level-triggered: just try again
-        if instance_may_be_lost(result.failed, result.code) and before.group not in self.looked_again:
-            # The instance may have been terminated since this tick's read: the next read tells (and
-            # relaunches for it); the same error twice in a row fails the group as any other would.
+        if before.group not in self.looked_again:
+            # The world may have changed since this tick's read (the patch instance terminated, the
+            # group or its template deleted): the next read decides, as a run resuming after a crash
+            # at this action would. A step that fails twice in a row fails the group.
             self.looked_again.add(before.group)
             return result.job
         recovery = failed_call(result.job, now, result.error or "")
@@ -174,4 +175,3 @@ class Acted:
     failed_at: int = -1
     failed: Action | None = None
     wrote_state: bool = False
-    code: str | None = None

@@ -8,6 +8,7 @@ from asgpatch.clock import FakeClock
 from asgpatch.cloud import CloudError
 from asgpatch.model import (
     Capacity,
+    CreateImage,
     Job,
     Outcome,
     Phase,
@@ -236,13 +237,26 @@ def test_a_patch_instance_terminated_just_before_a_call_on_it_is_relaunched(clou
     _restored(cloud, "web", Capacity(0, 2, 0))
 
 
-def test_an_instance_error_that_persists_fails_the_group(cloud, clock):
+def test_a_step_that_fails_once_is_looked_at_again_and_the_group_is_patched(cloud, clock):
+    """An error that outlived the adapter's retries does not fail the group at once: the next tick
+    reads the world again and decides, as a run resuming after a crash at that action would."""
+    cloud.add_group("web", Capacity(0, 2, 0))
+    cloud.errors_left[CreateImage] = 1
+    job = _run(cloud, clock, "web")["web"]
+    assert job.outcome is Outcome.PATCHED, job.reason
+    assert [type(a) for a in cloud.calls].count(CreateImage) == 2
+    assert len(cloud.images_made) == 1
+    _restored(cloud, "web", Capacity(0, 2, 0))
+
+
+def test_a_step_that_fails_twice_in_a_row_fails_the_group(cloud, clock):
     """The instance is fine but SendCommand keeps refusing it: one more look, then the group fails."""
     cloud.add_group("web", Capacity(0, 2, 0))
     cloud.errors[SendPatchCommand] = CloudError("InvalidInstanceId", "Instances not in a valid state", "SendCommand")
     job = _run(cloud, clock, "web")["web"]
     assert job.outcome is Outcome.FAILED and job.relaunches == 0
     assert job.reason == "patching: SendCommand: InvalidInstanceId: Instances not in a valid state"
+    assert [type(a) for a in cloud.calls].count(SendPatchCommand) == 2
     _restored(cloud, "web", Capacity(0, 2, 0))
 
 

@@ -723,11 +723,11 @@ def test_a_group_reported_patched_launches_its_new_image():
     clock = FakeClock()
     cloud = FakeCloud(clock)
     cloud.add_group("web", Capacity(0, 2, 0), version="$Default")
-    cloud.errors_left[SetDefaultVersion] = 1
+    cloud.errors_left[SetDefaultVersion] = 2  # once is looked at again (and succeeds the next tick)
     entry = _one_run(cloud, clock, RUN)["groups"][0]
     assert STATE_TAG not in cloud.groups["web"].tags
-    # The step that points the group at the new version failed: the report must say so, and the
-    # group must still launch an image that exists (the old one).
+    # The step that points the group at the new version failed twice: the report must say so, and
+    # the group must still launch an image that exists (the old one).
     assert entry["status"] == "failed" and "updating-template" in entry["reason"]
     assert cloud.image_in_use("web") == "ami-base"
 
