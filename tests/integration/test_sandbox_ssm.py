@@ -1,12 +1,15 @@
 """Systems Manager in the sandbox: managed-node registration, Run Command and Patch Manager.
 
 The session sandbox launches in 30 s, registers with SSM 20 s after running and runs commands for
-60 s, so every step below moves the clock explicitly.
+60 s, so every step below moves the clock explicitly. Its clock also keeps moving with the wall
+clock between steps, so a check that something has *not* happened yet leaves STALL seconds or more
+for a stalled machine; exact times are checked through the timestamps the API reports instead.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -16,6 +19,8 @@ from asgpatch.sandbox.process import SandboxProcess
 from tests.integration import builders
 
 LAUNCH, REGISTER, RUN = 30, 20, 60
+DELIVERY = 1.0  # the sandbox's fixed Pending -> InProgress delay (not configurable)
+STALL = 10  # real seconds a "not yet" check tolerates between moving the clock and looking
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -80,6 +85,11 @@ def catalog_level(sandbox: SandboxProcess) -> int:
     return int(sandbox.control("GET", "patches")["published"])
 
 
+def epoch_seconds(iso: str) -> float:
+    """Epoch seconds of one of GetCommandInvocation's ISO 8601 times."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def patch_states(ssm: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
     states = ssm.describe_instance_patch_states(InstanceIds=ids)["InstancePatchStates"]
     return {s["InstanceId"]: s for s in states}
@@ -89,13 +99,16 @@ def patch_states(ssm: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def test_an_instance_registers_ssm_seconds_after_it_is_running(sandbox, ec2, autoscaling, ssm, uid):
-    [instance_id] = launch(sandbox, ec2, autoscaling, uid)
+    before = sandbox.now()
+    [instance_id] = launch(sandbox, ec2, autoscaling, uid)  # the clock is now LAUNCH + 1 past the launch
     assert information(ssm, [instance_id]) == {}
-    sandbox.advance(REGISTER - 3)
+    sandbox.advance(REGISTER - STALL - 1)
     assert information(ssm, [instance_id]) == {}
-    sandbox.advance(3)
+    sandbox.advance(STALL + 1)
     node = information(ssm, [instance_id])[instance_id]
     assert node["PingStatus"] == "Online"
+    registered = node["LastPingDateTime"].timestamp()  # the first ping is the registration
+    assert registered >= before + LAUNCH + REGISTER - 0.001, "not Online before REGISTER s of running"
     assert (node["PlatformType"], node["PlatformName"], node["ResourceType"]) == (
         "Linux",
         "Amazon Linux",
@@ -128,15 +141,19 @@ def test_run_instances_with_a_profile_registers_then_loses_connection_when_stopp
     iam = sandbox.client("iam")
     iam.create_instance_profile(InstanceProfileName=f"profile-{uid}")
     image = builders.base_image(ec2, f"base-run-{uid}")
+    before = sandbox.now()
     with_profile = ec2.run_instances(
         ImageId=image, MinCount=1, MaxCount=1, IamInstanceProfile={"Name": f"profile-{uid}"}
     )
+    ran = sandbox.now()
     without = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)
     instance_id, bare_id = with_profile["Instances"][0]["InstanceId"], without["Instances"][0]["InstanceId"]
-    sandbox.advance(REGISTER - 1)
+    sandbox.advance(REGISTER - STALL)
     assert information(ssm, [instance_id]) == {}
-    sandbox.advance(2)
+    sandbox.advance(STALL + 1)
     assert information(ssm, [instance_id, bare_id]).keys() == {instance_id}
+    registered = information(ssm, [instance_id])[instance_id]["LastPingDateTime"].timestamp()
+    assert before + REGISTER - 0.001 <= registered <= ran + REGISTER + 0.001, "Online REGISTER s after running"
 
     ec2.stop_instances(InstanceIds=[instance_id])
     sandbox.advance(1)
@@ -239,6 +256,7 @@ def test_a_user_document_runs_and_its_steps_are_the_plugins(sandbox, ec2, autosc
 def test_a_command_goes_pending_in_progress_success(sandbox, ec2, autoscaling, ssm, uid):
     [instance_id] = managed(sandbox, ec2, autoscaling, uid)
     level = catalog_level(sandbox)
+    before = sandbox.now()
     sent = ssm.send_command(
         InstanceIds=[instance_id],
         DocumentName="AWS-RunPatchBaseline",
@@ -247,20 +265,26 @@ def test_a_command_goes_pending_in_progress_success(sandbox, ec2, autoscaling, s
     )["Command"]
     assert (sent["Status"], sent["TargetCount"], sent["InstanceIds"]) == ("Pending", 1, [instance_id])
     assert (sent["Comment"], sent["Parameters"]) == (f"patch {uid}", {"Operation": ["Install"]})
-    command_id = sent["CommandId"]
+    command_id, requested = sent["CommandId"], sent["RequestedDateTime"].timestamp()
     pending = invocation(ssm, command_id, instance_id)
-    assert (pending["Status"], pending["ResponseCode"], pending["ExecutionStartDateTime"]) == ("Pending", -1, "")
+    if sandbox.now() < before + DELIVERY:  # read within the delivery delay, as on any machine not stalled
+        assert (pending["Status"], pending["ResponseCode"], pending["ExecutionStartDateTime"]) == ("Pending", -1, "")
+    else:  # a stall of over a second let the clock pass delivery: InProgress is then the right answer
+        assert pending["Status"] in ("Pending", "InProgress") and pending["ResponseCode"] == -1
 
     sandbox.advance(2)
     running = invocation(ssm, command_id, instance_id)
     assert running["Status"] == "InProgress" and running["ExecutionStartDateTime"]
     assert command(ssm, command_id)["Status"] == "InProgress"
 
-    sandbox.advance(RUN - 4)
+    sandbox.advance(RUN / 2)  # 28 s before the end: the exact end is checked by its timestamp below
     assert invocation(ssm, command_id, instance_id)["Status"] == "InProgress"
-    sandbox.advance(3)
+    sandbox.advance(RUN / 2)
     done = invocation(ssm, command_id, instance_id)
     assert (done["Status"], done["StatusDetails"], done["ResponseCode"]) == ("Success", "Success", 0)
+    started, ended = (epoch_seconds(done[key]) for key in ("ExecutionStartDateTime", "ExecutionEndDateTime"))
+    assert abs(started - (requested + DELIVERY)) < 0.002, "delivered exactly DELIVERY after the send"
+    assert abs(ended - (requested + RUN)) < 0.002, "ended exactly RUN after the send, not earlier or later"
     assert f"Installed {level} patches" in done["StandardOutputContent"]
     summary = command(ssm, command_id)
     assert (summary["Status"], summary["CompletedCount"], summary["ErrorCount"]) == ("Success", 1, 0)
