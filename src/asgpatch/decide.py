@@ -298,9 +298,7 @@ def _relaunch(job: Job, now: float, group: GroupView, when: str) -> Decision:
     done before the state moves on, so a restart in between sees it leaving and relaunches the same way."""
     lost = group.instance(job.instance_id)
     listed = lost if lost is not None and lost.lifecycle not in LEAVING else None  # dead, still in the group
-    what = f"the patch instance {job.instance_id} was lost {when}"
-    if listed is not None:
-        what += f" ({listed.ec2_state})"
+    what = f"the patch instance {job.instance_id} was lost {when} ({_how_lost(lost)})"
     if job.relaunches >= RELAUNCHES:
         return fail(job, now, f"{what}, after {job.relaunches} relaunch(es)")
     actions = (TerminateInstance(listed.instance_id, decrement=False),) if listed is not None else ()
@@ -316,6 +314,16 @@ def _relaunch(job: Job, now: float, group: GroupView, when: str) -> Decision:
         reason=f"{what}; launched another",
     )
     return Decision(relaunched, (*actions, WriteState(relaunched)))
+
+
+def _how_lost(lost: InstanceView | None) -> str:
+    """What the report says happened to a lost patch instance. One that left the group (detached, or
+    terminated through Auto Scaling) may still run outside it: asgpatch cannot terminate it there."""
+    if lost is None:
+        return "no longer in the group: if detached, it still runs"
+    if lost.lifecycle in LEAVING:
+        return f"{lost.lifecycle} in the group"
+    return str(lost.ec2_state)
 
 
 def _patch_command(job: Job, settings: Settings) -> SendPatchCommand:

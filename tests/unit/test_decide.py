@@ -156,7 +156,8 @@ def test_a_ready_instance_that_disappears_is_relaunched_once_then_the_group_fail
     patching = replace(picked.job, phase=Phase.PATCHING, ready_at=NOW, command_id="c-2")
     second = decide(patching, obs(group(Capacity(1, 2, 1))), SETTINGS)
     assert second.job.outcome is Outcome.FAILED and second.job.phase is Phase.RESTORING
-    assert "i-2 was lost while patching" in second.job.reason and "after 1 relaunch" in second.job.reason
+    assert "i-2 was lost while patching (no longer in the group: if detached, it still runs)" in second.job.reason
+    assert "after 1 relaunch" in second.job.reason
 
 
 def test_a_dead_patch_instance_still_listed_is_terminated_so_the_group_replaces_it():
@@ -176,6 +177,9 @@ def test_a_patch_instance_lost_before_its_image_is_relaunched():
     imaging = job(Phase.IMAGING, instance_id="i-1", ready_at=NOW - 60, command_id="c-1")
     decision = decide(imaging, obs(group(Capacity(1, 2, 1), (ready(ec2_state="stopped"),))), SETTINGS)
     assert decision.job.phase is Phase.LAUNCHING and decision.job.relaunches == 1
+    assert "i-1 was lost before its image was taken (stopped); launched another" in decision.job.reason
+    detaching = decide(imaging, obs(group(Capacity(1, 2, 1), (ready(lifecycle="Detaching"),))), SETTINGS)
+    assert "i-1 was lost before its image was taken (Detaching in the group)" in detaching.job.reason
     taken = decide(imaging, obs(group(Capacity(1, 2, 1)), image=ImageView("ami-9", "pending")), SETTINGS)
     assert taken.job.image_id == "ami-9" and taken.job.phase is Phase.IMAGING, "the image no longer needs it"
 
