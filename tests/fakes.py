@@ -97,6 +97,7 @@ class FakeCommand:
     comment: str
     sent: float
     cancelled: bool = False
+    protected: bool = False  # whether the instance was protected from scale-in when it was sent
 
 
 @dataclass
@@ -368,7 +369,9 @@ class FakeCloud:
     def _do_SendPatchCommand(self, action: SendPatchCommand) -> str:
         group = next(g for g in self.groups.values() if any(i.instance_id == action.instance_id for i in g.instances))
         self._kill_before(group, action.instance_id, "send", "InvalidInstanceId")
-        command = FakeCommand(self._id("cmd"), action.instance_id, group.name, action.comment, self.clock.now())
+        protected = any(i.protected for i in group.instances if i.instance_id == action.instance_id)
+        command = FakeCommand(self._id("cmd"), action.instance_id, group.name, action.comment, self.clock.now(),
+                              protected=protected)  # fmt: skip
         self.commands[command.command_id] = command
         if group.killed < {"once": 1, "twice": 2}.get(group.fail.get("kill", ""), 0):
             group.killed += 1

@@ -61,6 +61,7 @@ LEAVING = frozenset({"Terminating", "Terminating:Wait", "Terminating:Proceed", "
 # suspended, Auto Scaling marks it unhealthy but keeps it in the group and launches nothing in its place.
 DEAD = frozenset({"shutting-down", "terminated", "stopping", "stopped"})
 RELAUNCHES = 1  # a patch instance lost after it came up is replaced this many times, then the group fails
+NEEDS_INSTANCE = frozenset({Phase.WAITING_INSTANCE, Phase.PATCHING, Phase.IMAGING})
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,21 @@ def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
         stopped = job.at(Phase.RESTORING, obs.now, outcome=Outcome.SKIPPED, reason=reason)
         return Decision(stopped, (WriteState(stopped),))
     handler = _HANDLERS[job.phase]
-    return handler(job, obs, obs.group, settings)
+    decision = handler(job, obs, obs.group, settings)
+    if job.phase in NEEDS_INSTANCE:
+        return _kept_protected(job, obs.group, decision)
+    return decision
+
+
+def _kept_protected(job: Job, group: GroupView, decision: Decision) -> Decision:
+    """While asgpatch still needs the patch instance it is protected from scale-in, level-triggered:
+    a ProtectInstance that failed (and was looked at again) or never ran is asked for once more."""
+    instance = group.instance(job.instance_id)
+    if instance is None or instance.protected or _lost(instance) or decision.job.instance_id != job.instance_id:
+        return decision
+    if decision.job.phase is Phase.RESTORING:
+        return decision
+    return Decision(decision.job, (ProtectInstance(group.name, instance.instance_id, True), *decision.actions))
 
 
 def _still_ours(job: Job, group: GroupView) -> bool:
@@ -157,6 +172,9 @@ def failed_call(job: Job, now: float, error: str) -> Decision:
 
 def _pending(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
     now = obs.now
+    if group.template is None and job.original is not None:
+        # A run stopped while preparing (processes may be suspended already): restore, not just release.
+        return fail(job, now, "the group no longer launches from a launch template")
     if group.template is None:
         reason = "has no launch template"
         if group.launch_configuration:
@@ -341,8 +359,12 @@ def _patching(job: Job, obs: Observation, group: GroupView, settings: Settings) 
         return _relaunch(job, obs.now, group, "while patching")
     command = obs.command
     if job.command_id is None:
-        if command is None:
-            return Decision(job, (_patch_command(job, settings),))  # resumed before the command was sent
+        if command is None:  # resumed before the command was sent, or sending failed
+            instance = group.instance(job.instance_id)
+            offline = instance is not None and instance.ssm_ping != "Online"
+            if offline and not _overdue(job.phase_started, obs.now, settings.ssm_timeout):
+                return Decision(job)  # the agent dropped off for a moment: send once it is back
+            return Decision(job, (_patch_command(job, settings),))
         job = replace(job, command_id=command.command_id)
     status = command.status if command is not None else "Pending"
     if status == "Success":
@@ -480,7 +502,9 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
                 actions.append(TerminateInstance(instance.instance_id, decrement=True))
             else:
                 replace_last = TerminateInstance(instance.instance_id, decrement=False)
-    target, note = _restored_capacity(job, group, present and replace_last is None)
+    stand_in = _stand_in(job, group) if not present and not job.was_at_zero else ()
+    actions += stand_in
+    target, note = _restored_capacity(job, group, (present and replace_last is None) or bool(stand_in))
     if target is not None and target != group.capacity:
         actions.append(SetCapacity(group.name, min=target.min, max=target.max, desired=target.desired))
     resume = job.we_suspended & group.suspended
@@ -500,6 +524,20 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
     # could only be partly restored stays: every run reports the group until an operator sees to it.
     clear = ClearState(group.name, lease_only=job.salvaged_from is not None)
     return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), clear))
+
+
+def _stand_in(job: Job, group: GroupView) -> tuple[Action, ...]:
+    """A running group whose patch instance went without a decrement (a failed launch, a relaunch, a
+    detach) still has desired at the scaled-up value, and Auto Scaling launched a stand-in for it: the
+    stand-in leaves with the decrement. Only an instance known not to be a serving one (not among the
+    complete list of instances before the scale-up); otherwise the group is left one larger."""
+    if job.original is None or group.capacity.desired != job.original.desired + 1 or not _complete(job.preexisting):
+        return ()
+    extra = [i for i in group.instances if i.instance_id not in job.preexisting and i.lifecycle not in LEAVING]
+    if len(extra) != 1 or group.capacity.desired <= group.capacity.min:
+        return ()
+    unprotect = (ProtectInstance(group.name, extra[0].instance_id, False),) if extra[0].protected else ()
+    return (*unprotect, TerminateInstance(extra[0].instance_id, decrement=True))
 
 
 def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> tuple[Capacity | None, str]:

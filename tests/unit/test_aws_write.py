@@ -114,6 +114,16 @@ def test_a_patch_command_whose_answer_was_lost_is_found_not_sent_again() -> None
     assert command == "c-1" and len(ssm.commands) == 1 and len(slept) == 1
 
 
+def test_a_patch_command_an_earlier_tick_sent_is_found_not_sent_again() -> None:
+    """The earlier tick's last try landed and its answer was lost; the engine looked again and asks
+    once more: the command is found by its comment before anything is sent."""
+    ssm = LossySsm()
+    ssm.commands.append({"CommandId": "c-1", "RequestedDateTime": "1", "Comment": "asgpatch r1 web",
+                         "DocumentName": "AWS-RunPatchBaseline"})  # fmt: skip
+    command, slept = send_with(ssm)
+    assert command == "c-1" and len(ssm.commands) == 1 and slept == []
+
+
 def test_a_patch_command_refused_before_any_effect_is_sent_again() -> None:
     ssm = LossySsm("refused", "refused", "ok")
     command, slept = send_with(ssm)

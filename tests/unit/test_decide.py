@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from asgpatch.decide import decide
 from asgpatch.model import (
     CancelCommand,
@@ -287,6 +289,59 @@ def test_restoring_asks_only_for_what_is_still_different_then_finishes():
     finished = decide(restoring, obs(group(ZERO)), SETTINGS)
     assert finished.job.phase is Phase.DONE
     assert isinstance(finished.actions[0], WriteResult) and isinstance(finished.actions[1], ClearState)
+
+
+@pytest.mark.parametrize("complete", [True, False], ids=["serving-known", "serving-unknown"])
+def test_restoring_a_running_group_whose_patch_instance_went_without_a_decrement(complete):
+    """Its failed launch left desired at the scaled-up value and Auto Scaling launched a stand-in: the
+    stand-in leaves with the decrement, never a serving instance; unknown serving instances: left alone."""
+    original = Capacity(1, 3, 2)
+    preexisting = frozenset({"i-a", "i-b"} if complete else {"i-a", "+"})
+    restoring = job(Phase.RESTORING, instance_id="i-gone", original=original, outcome=Outcome.FAILED,
+                    preexisting=preexisting)  # fmt: skip
+    serving = (ready("i-a", protected=False), ready("i-b", protected=False))
+    stand_in = ready("i-c", protected=False, launch_time=NOW - 5)
+    decision = decide(restoring, obs(group(Capacity(1, 3, 3), (*serving, stand_in))), SETTINGS)
+    terminated = [a for a in decision.actions if isinstance(a, TerminateInstance)]
+    assert terminated == ([TerminateInstance("i-c", decrement=True)] if complete else [])
+    assert not any(isinstance(a, SetCapacity) and a.desired == 2 for a in decision.actions if not complete)
+    settled = decide(restoring, obs(group(original, serving)), SETTINGS)
+    assert settled.job.phase is Phase.DONE, "back at the recorded capacity: nothing more to do"
+
+
+def test_a_resumed_preparing_job_on_a_group_without_a_template_restores_it():
+    """A run stopped while preparing may have suspended processes: a group switched to a launch
+    configuration meanwhile is restored, not just released."""
+    preparing = job(Phase.PREPARING, we_suspended=frozenset({"AZRebalance"}))
+    view = group(ZERO, suspended=frozenset({"AZRebalance"}), template=None, launch_configuration="lc-1")
+    decision = decide(preparing, obs(view), SETTINGS)
+    assert decision.job.phase is Phase.RESTORING and decision.job.outcome is Outcome.FAILED
+    assert "no longer launches from a launch template" in decision.job.reason
+    restored = decide(decision.job, obs(view), SETTINGS)
+    assert ResumeProcesses("web", frozenset({"AZRebalance"})) in restored.actions
+
+
+def test_an_unprotected_patch_instance_is_protected_again_while_it_is_needed():
+    """Protection is level-triggered: a ProtectInstance that failed is asked for on the next tick."""
+    for phase in (Phase.WAITING_INSTANCE, Phase.PATCHING, Phase.IMAGING):
+        current = job(phase, instance_id="i-1", ready_at=NOW - 5, command_id="c-1")
+        view = obs(group(Capacity(1, 2, 1), (ready(protected=False, ssm_ping="Offline"),)),
+                   command=CommandView("c-1", "InProgress"))  # fmt: skip
+        decision = decide(current, view, SETTINGS)
+        assert decision.actions[0] == ProtectInstance("web", "i-1", True), phase
+    protected = obs(group(Capacity(1, 2, 1), (ready(),)), command=CommandView("c-1", "InProgress"))
+    kept = decide(job(Phase.PATCHING, instance_id="i-1", command_id="c-1"), protected, SETTINGS)
+    assert kept.actions == (), "already protected: nothing to ask for"
+
+
+def test_a_patch_command_is_not_resent_while_the_agent_is_briefly_offline():
+    patching = job(Phase.PATCHING, instance_id="i-1", ready_at=NOW - 60)
+    offline = obs(group(Capacity(1, 2, 1), (ready(ssm_ping="ConnectionLost"),)))
+    assert decide(patching, offline, SETTINGS).actions == ()
+    overdue = replace(patching, phase_started=NOW - SETTINGS.ssm_timeout - 1)
+    assert kinds(decide(overdue, offline, SETTINGS)) == ["SendPatchCommand"], "then sent, and its error decides"
+    online = obs(group(Capacity(1, 2, 1), (ready(),)))
+    assert kinds(decide(patching, online, SETTINGS)) == ["SendPatchCommand"]
 
 
 def test_restoring_a_failed_group_cancels_its_command_and_drops_its_image():

@@ -12,8 +12,10 @@ from asgpatch.model import (
     Job,
     Outcome,
     Phase,
+    ProtectInstance,
     SendPatchCommand,
     SetCapacity,
+    SetDefaultVersion,
     Settings,
     UseTemplateVersion,
     WriteLease,
@@ -246,6 +248,24 @@ def test_a_step_that_fails_once_is_looked_at_again_and_the_group_is_patched(clou
     assert job.outcome is Outcome.PATCHED, job.reason
     assert [type(a) for a in cloud.calls].count(CreateImage) == 2
     assert len(cloud.images_made) == 1
+    _restored(cloud, "web", Capacity(0, 2, 0))
+
+
+def test_a_failed_protection_is_asked_for_again_before_the_patch(cloud, clock):
+    cloud.add_group("web", Capacity(1, 3, 2))
+    cloud.errors_left[ProtectInstance] = 1
+    job = _run(cloud, clock, "web")["web"]
+    assert job.outcome is Outcome.PATCHED, job.reason
+    assert [c.protected for c in cloud.commands.values()] == [True], "protected when it was patched"
+    _restored(cloud, "web", Capacity(1, 3, 2))
+
+
+def test_pointing_the_group_fails_once_then_it_launches_the_new_image(cloud, clock):
+    cloud.add_group("web", Capacity(0, 2, 0), version="$Default")
+    cloud.errors_left[SetDefaultVersion] = 1
+    job = _run(cloud, clock, "web")["web"]
+    assert job.outcome is Outcome.PATCHED, job.reason
+    assert cloud.image_in_use("web") == job.image_id
     _restored(cloud, "web", Capacity(0, 2, 0))
 
 

@@ -248,6 +248,7 @@ def assert_restored(
     assert not serving & touched, f"{spec.name}: a serving instance was patched, imaged or terminated"
     commands = [c for c in cloud.commands.values() if c.group == spec.name]
     assert all(cloud._command_status(c) != "InProgress" for c in commands), f"{spec.name}: a command still runs"
+    assert all(c.protected for c in commands), f"{spec.name}: a patch instance was patched unprotected"
 
     images = [i for i in cloud.images_made.values() if i.group == spec.name]
     for run_id in runs.run_ids:

@@ -62,7 +62,7 @@ def fill_instances(api: Api, jobs: Sequence[Job], views: dict[str, GroupView | N
 
 
 def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
-    """Effects are read before their causes: a command or image that failed because someone stopped or
+    """Effects are read before their causes: a command that ended because someone stopped or
     terminated the instance is read first, so the instance state read after it already shows that,
     and decide relaunches instead of failing the group on the command's word."""
     jobs = list({job.group: job for job in jobs}.values())

@@ -145,7 +145,11 @@ SEND_ATTEMPTS = 8
 def send_patch(api: Api, action: SendPatchCommand) -> Result:
     """SendCommand has no client token, and an answer lost on the way back (a reset, a 5xx after the
     fact) would make a blind retry start a second patch run on the instance. So it is sent without
-    botocore's retries, and before each retry the command is looked for by its natural key."""
+    botocore's retries, and before each retry the command is looked for by its natural key — also
+    before the first try, since an earlier tick's send may have landed with its answer lost."""
+    sent = sent_command(api, action)
+    if sent is not None:
+        return sent
     for attempt in range(SEND_ATTEMPTS - 1):
         try:
             return _send(api, action)
