@@ -165,6 +165,9 @@ class Engine:
         if count < MAX_RESTORE_ERRORS:
             return job
         reason = f"{job.reason + '; ' if job.reason else ''}restore incomplete: {error} (the state tag is kept)"
+        # This run stops working on the group: its lease goes, so `recover` or the next run can take
+        # it up at once instead of being told to leave it to a run that has given up.
+        self._quietly(ClearState(job.group, lease_only=True))
         return replace(job, phase=Phase.DONE, outcome=Outcome.FAILED, reason=reason)
 
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from asgpatch import naming, runner
 from asgpatch.clock import FakeClock
+from asgpatch.cloud import CloudError
 from asgpatch.config import RunConfig
 from asgpatch.decide import DEAD, LEAVING, decide
 from asgpatch.model import (
@@ -781,3 +782,20 @@ def test_a_state_read_before_another_run_finished_is_not_acted_on():
     Engine(cloud, ENGINE_SETTINGS, clock, poll_seconds=POLL).run_until_done(list(started.intake.jobs))
     assert not cloud.images_made[finished.image_id or ""].deregistered, "the image the group launches is gone"
     assert cloud.groups["web"].tags[RESULT_TAG].startswith(f"{RUN} patched ")
+
+
+def test_a_restore_given_up_keeps_the_state_and_gives_back_the_lease():
+    """After five failed restore attempts a run stops working on the group: the state tag stays (for
+    `recover`), and the lease goes, so a run started right after takes the group up at once instead of
+    leaving it to one that has given up."""
+    clock = FakeClock()
+    cloud = FakeCloud(clock)
+    cloud.add_group("web", Capacity(0, 2, 0), fail={"patch": "fail"})
+    cloud.errors[ResumeProcesses] = CloudError("AccessDenied", "no resuming", "ResumeProcesses")
+    first = _one_run(cloud, clock, RUN)["groups"][0]
+    assert first["status"] == "failed" and "restore incomplete" in first["reason"]
+    assert STATE_TAG in cloud.groups["web"].tags and LEASE_TAG not in cloud.groups["web"].tags
+    del cloud.errors[ResumeProcesses]
+    again = _one_run(cloud, clock, "20261127T050000Z-beef")["groups"][0]
+    assert again["status"] == "failed" and "left to" not in again["reason"], again
+    assert cloud.groups["web"].suspended == set() and STATE_TAG not in cloud.groups["web"].tags
