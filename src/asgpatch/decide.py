@@ -210,15 +210,22 @@ def _pending(job: Job, obs: Observation, group: GroupView, settings: Settings) -
 
 
 def _prepare_again(job: Job, obs: Observation, group: GroupView) -> Decision:
-    """A run stopped while preparing: keep what the tag recorded (the processes suspended now
-    include ours), finish suspending, and scale up."""
-    assert job.original is not None
-    launching = job.at(Phase.LAUNCHING, obs.now, launch_requested=obs.now)
+    """A run stopped while preparing: keep the processes the tag recorded (those suspended now
+    include ours), finish suspending, and scale up. Nothing was scaled yet (the scale-up follows the
+    write of LAUNCHING), so the group's capacity and instances now are its own: if someone changed
+    them meanwhile, those are what it goes back to, and the scale-up starts from them."""
+    launching = job.at(
+        Phase.LAUNCHING,
+        obs.now,
+        launch_requested=obs.now,
+        original=group.capacity,
+        preexisting=frozenset(i.instance_id for i in group.instances),
+    )
     actions: list[Action] = []
     missing = job.we_suspended - group.suspended
     if missing:
         actions.append(SuspendProcesses(group.name, missing))
-    actions += [WriteState(launching), _scale_up(group.name, job.original)]
+    actions += [WriteState(launching), _scale_up(group.name, group.capacity)]
     return Decision(launching, tuple(actions))
 
 

@@ -309,6 +309,17 @@ def test_restoring_a_running_group_whose_patch_instance_went_without_a_decrement
     assert settled.job.phase is Phase.DONE, "back at the recorded capacity: nothing more to do"
 
 
+def test_a_resumed_preparing_job_scales_up_from_what_the_group_has_now():
+    """Nothing was scaled before LAUNCHING was written: if someone resized the group meanwhile, its
+    new size is what it goes back to, and the scale-up is a valid request from it."""
+    preparing = job(Phase.PREPARING, original=Capacity(0, 1, 1), preexisting=frozenset({"i-old"}))
+    view = group(Capacity(3, 3, 3), tuple(ready(f"i-{n}", protected=False) for n in range(3)))
+    decision = decide(preparing, obs(view), SETTINGS)
+    assert decision.job.original == Capacity(3, 3, 3)
+    assert decision.job.preexisting == frozenset({"i-0", "i-1", "i-2"})
+    assert decision.actions[-1] == SetCapacity("web", max=4, desired=4)
+
+
 def test_a_resumed_preparing_job_on_a_group_without_a_template_restores_it():
     """A run stopped while preparing may have suspended processes: a group switched to a launch
     configuration meanwhile is restored, not just released."""
