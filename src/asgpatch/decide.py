@@ -91,6 +91,11 @@ def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
         reason = f"the tag {settings.tag_key}={settings.tag_value} was removed during the run; the group was restored"
         stopped = job.at(Phase.RESTORING, obs.now, outcome=Outcome.SKIPPED, reason=reason)
         return Decision(stopped, (WriteState(stopped),))
+    if job.outcome in (Outcome.FAILED, Outcome.SKIPPED) and job.phase is not Phase.RESTORING:
+        # A failure is only ever recorded together with RESTORING; a tag that says otherwise (edited
+        # by hand) gets no further with the patch: restoring is all that is left.
+        restoring = job.at(Phase.RESTORING, obs.now)
+        return Decision(restoring, (WriteState(restoring),))
     handler = _HANDLERS[job.phase]
     decision = handler(job, obs, obs.group, settings)
     if job.phase in NEEDS_INSTANCE:

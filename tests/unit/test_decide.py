@@ -309,6 +309,14 @@ def test_restoring_a_running_group_whose_patch_instance_went_without_a_decrement
     assert settled.job.phase is Phase.DONE, "back at the recorded capacity: nothing more to do"
 
 
+def test_a_tag_that_records_a_failure_outside_restoring_only_restores():
+    """Format 2 records the outcome; a hand-edited tag can pair "failed" with a patching phase."""
+    edited = job(Phase.UPDATING_TEMPLATE, new_version=5, outcome=Outcome.FAILED, reason="edited")
+    decision = decide(edited, obs(group(ZERO), templates={"lt-1": replace(TEMPLATE, run_version=5)}), SETTINGS)
+    assert decision.job.phase is Phase.RESTORING and decision.job.outcome is Outcome.FAILED
+    assert kinds(decision) == ["WriteState"]
+
+
 def test_a_resumed_preparing_job_scales_up_from_what_the_group_has_now():
     """Nothing was scaled before LAUNCHING was written: if someone resized the group meanwhile, its
     new size is what it goes back to, and the scale-up is a valid request from it."""
