@@ -514,9 +514,11 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
                 actions.append(TerminateInstance(instance.instance_id, decrement=True))
             else:
                 replace_last = TerminateInstance(instance.instance_id, decrement=False)
-    stand_in = _stand_in(job, group) if not present and not job.was_at_zero else ()
+    stand_in, counted, wait = (
+        _stand_in(job, group, obs.now, settings) if not present and not job.was_at_zero else ((), False, False)
+    )
     actions += stand_in
-    target, note = _restored_capacity(job, group, (present and replace_last is None) or bool(stand_in))
+    target, note = _restored_capacity(job, group, (present and replace_last is None) or counted)
     if target is not None and target != group.capacity:
         actions.append(SetCapacity(group.name, min=target.min, max=target.max, desired=target.desired))
     resume = job.we_suspended & group.suspended
@@ -528,7 +530,7 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
         job = replace(job, reason="; ".join(part for part in (job.reason, note) if part))
         if job.salvaged_from is None:  # an unreadable tag that is kept is not overwritten for a note
             actions.insert(0, WriteState(job))
-    if actions:
+    if actions or wait:
         return Decision(job, tuple(actions))
     done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED)
     # The result first: if the run stops between the two, the state is still there and the next run
@@ -538,18 +540,27 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
     return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), clear))
 
 
-def _stand_in(job: Job, group: GroupView) -> tuple[Action, ...]:
+def _stand_in(job: Job, group: GroupView, now: float, settings: Settings) -> tuple[tuple[Action, ...], bool, bool]:
     """A running group whose patch instance went without a decrement (a failed launch, a relaunch, a
-    detach) still has desired at the scaled-up value, and Auto Scaling launched a stand-in for it: the
-    stand-in leaves with the decrement. Only an instance known not to be a serving one (not among the
-    complete list of instances before the scale-up); otherwise the group is left one larger."""
-    if job.original is None or group.capacity.desired != job.original.desired + 1 or not _complete(job.preexisting):
-        return ()
-    extra = [i for i in group.instances if i.instance_id not in job.preexisting and i.lifecycle not in LEAVING]
-    if len(extra) != 1 or group.capacity.desired <= group.capacity.min:
-        return ()
+    detach) still has desired at the scaled-up value, and Auto Scaling launches a stand-in for it.
+    Returns (actions, whether desired still counts the patch instance, whether to wait). The stand-in
+    leaves with the decrement — only an instance known not to be a serving one (not among the complete
+    list of instances before the scale-up). Until it is launched, the restore waits for it (within the
+    launch timeout; then lowering desired takes no instance). Otherwise the group is left one larger."""
+    if job.original is None or group.capacity.desired != job.original.desired + 1:
+        return (), False, False
+    live = [i for i in group.instances if i.lifecycle not in LEAVING]
+    if len(live) < group.capacity.desired:
+        if not _overdue(job.phase_started, now, settings.launch_timeout):
+            return (), False, True
+        return (), True, False
+    if not _complete(job.preexisting) or group.capacity.desired <= group.capacity.min:
+        return (), False, False
+    extra = [i for i in live if not was_there(i.instance_id, job.preexisting)]
+    if len(extra) != 1:
+        return (), False, False
     unprotect = (ProtectInstance(group.name, extra[0].instance_id, False),) if extra[0].protected else ()
-    return (*unprotect, TerminateInstance(extra[0].instance_id, decrement=True))
+    return (*unprotect, TerminateInstance(extra[0].instance_id, decrement=True)), True, False
 
 
 def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> tuple[Capacity | None, str]:

@@ -114,8 +114,13 @@ def encode(job: Job) -> str:
 
 
 def _preexisting(job: Job, room: int) -> str:
-    """Kept until the patch instance is in service: a failed launch sends the job back to pick again."""
-    if job.phase not in (Phase.PREPARING, Phase.LAUNCHING, Phase.WAITING_INSTANCE) or not job.preexisting:
+    """Kept until the patch instance is in service (a failed launch sends the job back to pick again),
+    and while a running group is restored (a stand-in for a patch instance that went without a
+    decrement is told from the serving instances by it)."""
+    restoring_running = job.phase is Phase.RESTORING and not job.was_at_zero
+    if job.phase not in (Phase.PREPARING, Phase.LAUNCHING, Phase.WAITING_INSTANCE) and not restoring_running:
+        return ""
+    if not job.preexisting:
         return ""
     if INCOMPLETE in job.preexisting:
         return INCOMPLETE

@@ -309,6 +309,21 @@ def test_restoring_a_running_group_whose_patch_instance_went_without_a_decrement
     assert settled.job.phase is Phase.DONE, "back at the recorded capacity: nothing more to do"
 
 
+def test_a_restore_waits_for_the_stand_in_then_takes_it_out_not_a_serving_instance():
+    """The patch instance went without a decrement and Auto Scaling has yet to launch its stand-in: the
+    restore waits for it (within the launch timeout), then terminates it with the decrement; after the
+    timeout with none launched, lowering desired takes no instance."""
+    original = Capacity(1, 3, 2)
+    restoring = job(Phase.RESTORING, instance_id="i-gone", original=original, outcome=Outcome.FAILED,
+                    preexisting=frozenset({"i-a", "i-b"}), phase_started=NOW - 10)  # fmt: skip
+    serving = (ready("i-a", protected=False), ready("i-b", protected=False))
+    waiting = decide(restoring, obs(group(Capacity(1, 3, 3), serving)), SETTINGS)
+    assert waiting.job.phase is Phase.RESTORING and waiting.actions == ()
+    late = replace(restoring, phase_started=NOW - SETTINGS.launch_timeout - 1)
+    lowered = decide(late, obs(group(Capacity(1, 3, 3), serving)), SETTINGS)
+    assert lowered.actions == (SetCapacity("web", min=1, max=3, desired=2),)
+
+
 def test_a_tag_that_records_a_failure_outside_restoring_only_restores():
     """Format 2 records the outcome; a hand-edited tag can pair "failed" with a patching phase."""
     edited = job(Phase.UPDATING_TEMPLATE, new_version=5, outcome=Outcome.FAILED, reason="edited")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -129,6 +131,10 @@ def test_instances_before_the_scale_up_are_remembered_until_the_patch_instance_i
     assert len(decode("web", encode(waiting)).preexisting) == 2, "kept while the instance may still fail"
     patching = Job("web", "r1", Phase.PATCHING, instance_id="i-0aaaaaaaaaaaaaaaa", preexisting=serving)
     assert decode("web", encode(patching)).preexisting == frozenset(), "not needed once it is in service"
+    restoring = Job("web", "r1", Phase.RESTORING, original=Capacity(2, 4, 2), preexisting=serving, reason="x")
+    assert len(decode("web", encode(restoring)).preexisting) == 2, "a running group's restore tells a stand-in by it"
+    at_zero = replace(restoring, original=Capacity(0, 2, 0))
+    assert decode("web", encode(at_zero)).preexisting == frozenset(), "a group at zero is restored by its capacity"
     crowded = Job("web", "r1", Phase.LAUNCHING, preexisting=frozenset(f"i-{n:017x}" for n in range(40)))
     assert len(encode(crowded)) <= TAG_VALUE_LIMIT
     assert decode("web", encode(crowded)).preexisting == {"+"}, "too many to list: marked, the time rule decides"
