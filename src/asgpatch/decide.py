@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from asgpatch import naming
 from asgpatch.model import (
@@ -107,9 +108,8 @@ def _kept_protected(job: Job, group: GroupView, decision: Decision) -> Decision:
     """While asgpatch still needs the patch instance it is protected from scale-in, level-triggered:
     a ProtectInstance that failed (and was looked at again) or never ran is asked for once more."""
     instance = group.instance(job.instance_id)
-    if instance is None or instance.protected or _lost(instance) or decision.job.instance_id != job.instance_id:
-        return decision
-    if decision.job.phase is Phase.RESTORING:
+    moved_on = decision.job.instance_id != job.instance_id or decision.job.phase is Phase.RESTORING
+    if instance is None or instance.protected or _lost(instance) or moved_on:
         return decision
     return Decision(decision.job, (ProtectInstance(group.name, instance.instance_id, True), *decision.actions))
 
@@ -514,11 +514,9 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
                 actions.append(TerminateInstance(instance.instance_id, decrement=True))
             else:
                 replace_last = TerminateInstance(instance.instance_id, decrement=False)
-    stand_in, counted, wait = (
-        _stand_in(job, group, obs.now, settings) if not present and not job.was_at_zero else ((), False, False)
-    )
-    actions += stand_in
-    target, note = _restored_capacity(job, group, (present and replace_last is None) or counted)
+    stand_in = _stand_in(job, group, obs.now, settings) if not present and not job.was_at_zero else StandIn()
+    actions += stand_in.actions
+    target, note = _restored_capacity(job, group, (present and replace_last is None) or stand_in.counted)
     if target is not None and target != group.capacity:
         actions.append(SetCapacity(group.name, min=target.min, max=target.max, desired=target.desired))
     resume = job.we_suspended & group.suspended
@@ -530,7 +528,7 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
         job = replace(job, reason="; ".join(part for part in (job.reason, note) if part))
         if job.salvaged_from is None:  # an unreadable tag that is kept is not overwritten for a note
             actions.insert(0, WriteState(job))
-    if actions or wait:
+    if actions or stand_in.wait:
         return Decision(job, tuple(actions))
     done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED)
     # The result first: if the run stops between the two, the state is still there and the next run
@@ -540,27 +538,34 @@ def _restoring(job: Job, obs: Observation, group: GroupView, settings: Settings)
     return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), clear))
 
 
-def _stand_in(job: Job, group: GroupView, now: float, settings: Settings) -> tuple[tuple[Action, ...], bool, bool]:
+class StandIn(NamedTuple):
+    """What a restore does about the stand-in for a patch instance that went without a decrement."""
+
+    actions: tuple[Action, ...] = ()
+    counted: bool = False  # desired still counts the patch instance: the restore takes one off
+    wait: bool = False  # not launched yet: the restore is not done
+
+
+def _stand_in(job: Job, group: GroupView, now: float, settings: Settings) -> StandIn:
     """A running group whose patch instance went without a decrement (a failed launch, a relaunch, a
     detach) still has desired at the scaled-up value, and Auto Scaling launches a stand-in for it.
-    Returns (actions, whether desired still counts the patch instance, whether to wait). The stand-in
-    leaves with the decrement — only an instance known not to be a serving one (not among the complete
+    The stand-in leaves with the decrement — only an instance known not to be a serving one (not among the complete
     list of instances before the scale-up). Until it is launched, the restore waits for it (within the
     launch timeout; then lowering desired takes no instance). Otherwise the group is left one larger."""
     if job.original is None or group.capacity.desired != job.original.desired + 1:
-        return (), False, False
+        return StandIn()
     live = [i for i in group.instances if i.lifecycle not in LEAVING]
     if len(live) < group.capacity.desired:
         if not _overdue(job.phase_started, now, settings.launch_timeout):
-            return (), False, True
-        return (), True, False
+            return StandIn(wait=True)
+        return StandIn(counted=True)
     if not _complete(job.preexisting) or group.capacity.desired <= group.capacity.min:
-        return (), False, False
+        return StandIn()
     extra = [i for i in live if not was_there(i.instance_id, job.preexisting)]
     if len(extra) != 1:
-        return (), False, False
+        return StandIn()
     unprotect = (ProtectInstance(group.name, extra[0].instance_id, False),) if extra[0].protected else ()
-    return (*unprotect, TerminateInstance(extra[0].instance_id, decrement=True)), True, False
+    return StandIn((*unprotect, TerminateInstance(extra[0].instance_id, decrement=True)), counted=True)
 
 
 def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> tuple[Capacity | None, str]:
