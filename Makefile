@@ -5,35 +5,46 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration sandbox bench-smoke clean
+.PHONY: demo test test-engine test-sandbox lint typecheck sandbox bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+# The engine and the sandbox (its own distribution, in sandbox/) are both installed editable, so a
+# change to either is live; `pip install '.[sandbox]'` is what a user runs instead.
+$(STAMP): $(BIN)/python pyproject.toml sandbox/pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[sandbox,dev]'
+	$(BIN)/python -m pip install --quiet -e ./sandbox -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m asgpatch.demo
+	$(BIN)/python -m asgpatch_sandbox.demo
 
 sandbox: $(STAMP)
 	$(BIN)/asgpatch sandbox --seed demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests sandbox
+	$(BIN)/ruff format --check src tests sandbox
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	cd sandbox && ../$(BIN)/mypy
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q
-	$(BIN)/python bench/sandbox_scale.py --groups 50
+	$(BIN)/python sandbox/bench/scale.py --groups 50
+
+# One side only: the engine's tests (tests/) or the sandbox's (sandbox/tests/); `make test` runs both.
+test-engine: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+test-sandbox: $(STAMP)
+	$(BIN)/python -m pytest -q sandbox/tests
+	$(BIN)/python sandbox/bench/scale.py --groups 50
 
 bench-smoke: $(STAMP)
-	$(BIN)/python bench/sandbox_scale.py --groups 100
+	$(BIN)/python sandbox/bench/scale.py --groups 100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""The asgpatch command line: plan, run, status, sandbox.
+"""The asgpatch command line: plan, run, status, recover, and sandbox (the separate sandbox package's own CLI).
 
 Conventions of the AWS CLI: --region, --profile, --endpoint-url, --output text|json; exit 0 when no
 group failed, 1 when any did, 2 for bad usage or configuration — always one clear line on stderr,
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -26,69 +26,21 @@ def cli() -> None:
     """Patch EC2 Auto Scaling groups on a schedule, including groups scaled to zero."""
 
 
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=4566, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
-@click.option("--launch-seconds", default=3.0, show_default=True, type=click.FloatRange(0), help="Pending → InService.")
-@click.option("--ssm-seconds", default=2.0, show_default=True, type=click.FloatRange(0), help="Running → SSM Online.")
-@click.option("--patch-seconds", default=5.0, show_default=True, type=click.FloatRange(0), help="Command run time.")
-@click.option("--image-seconds", default=4.0, show_default=True, type=click.FloatRange(0), help="Image ready.")
-@click.option("--throttle", is_flag=True, help="Answer over-limit calls as AWS's token buckets would.")
-@click.option("--fault-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls failing 500/503.")
-@click.option("--fault-seed", default=0, type=int, help="Seed for --fault-rate and --reset-rate (reproducible runs).")
-@click.option("--reset-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls dropped unanswered.")
-@click.option(
-    "--lost-answer-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls that lose their answer."
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
 )
-@click.option("--seed", "seed_name", type=click.Choice(["demo"]), help="Create a believable demo account at start.")
-def sandbox(
-    host: str,
-    port: int,
-    launch_seconds: float,
-    ssm_seconds: float,
-    patch_seconds: float,
-    image_seconds: float,
-    throttle: bool,
-    fault_rate: float,
-    fault_seed: int,
-    reset_rate: float,
-    lost_answer_rate: float,
-    seed_name: str | None,
-) -> None:
-    """Run a local AWS endpoint realistic enough to patch against (foreground; Ctrl-C stops it).
-
-    Point any client at it with AWS_ENDPOINT_URL=http://HOST:PORT, any credentials and region us-east-1.
-    """
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def sandbox(arguments: tuple[str, ...]) -> None:
+    """Run the local AWS endpoint to try asgpatch on (asgpatch sandbox --help for its options)."""
     try:
-        from asgpatch.sandbox.server import SandboxOptions, serve
-        from asgpatch.sandbox.world import Timings
+        from asgpatch_sandbox.cli import main as sandbox_main
     except ImportError as error:
-        raise click.ClickException(
-            f"the sandbox needs the optional extra: pip install 'asgpatch[sandbox]' ({error.name} is missing)"
-        ) from None
-    options = SandboxOptions(
-        host=host,
-        port=port,
-        timings=Timings(launch_seconds, ssm_seconds, patch_seconds, image_seconds),
-        throttle=throttle,
-        fault_rate=fault_rate,
-        fault_seed=fault_seed,
-        reset_rate=reset_rate,
-        lost_answer_rate=lost_answer_rate,
-    )
-    ready = None
-    if seed_name == "demo":
-        from asgpatch.sandbox.seed import seed_in_background
-
-        ready = seed_in_background
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        serve(options, ready=ready)
-    except OSError as error:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
-    except (BotoCoreError, ClientError) as error:
-        raise click.ClickException(f"seeding the demo account failed: {error}") from None
+        _fail_usage(
+            f"the sandbox is not installed ({error.name or error} is missing): "
+            "pip install '.[sandbox]' from a checkout of asgpatch"
+        )
+    sandbox_main(arguments, prog_name="asgpatch sandbox")
 
 
 def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -107,7 +59,7 @@ def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--config", "config", default=None, metavar="FILE", help="TOML configuration file.")(command)
 
 
-def _fail_usage(message: str) -> None:
+def _fail_usage(message: str) -> NoReturn:
     click.echo(f"asgpatch: {message}", err=True)
     sys.exit(EXIT_USAGE)
 

@@ -8,8 +8,8 @@ import sys
 import time
 from typing import Any
 
-from asgpatch.sandbox.process import SandboxProcess
-from tests.integration.builders import describe_group
+from asgpatch_sandbox.builders import describe_group
+from asgpatch_sandbox.process import SandboxProcess
 
 LEASE_TAG = "asgpatch:lease"
 # Real seconds: the CLI runs on the wall clock, so a sandbox driven through it must be quick.

@@ -43,9 +43,9 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
-from asgpatch.sandbox.process import SandboxProcess
 from asgpatch.state import LEASE_TAG
-from tests.integration import builders
+from asgpatch_sandbox import builders
+from asgpatch_sandbox.process import SandboxProcess
 
 LAUNCH, REGISTER, RUN, BAKE = 30, 20, 60, 45
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from asgpatch.sandbox.process import SandboxProcess
-from tests.integration.builders import base_image, describe_group, group, launch_template
+from asgpatch_sandbox.builders import base_image, describe_group, group, launch_template
+from asgpatch_sandbox.process import SandboxProcess
 from tests.integration.cli import QUICK_WORLD, cli, entry_of, group_tags, wait_for_lease_expiry
 
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json", "--launch-timeout", "60", "--ssm-timeout", "60",

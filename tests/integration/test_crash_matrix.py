@@ -49,8 +49,8 @@ from typing import Any
 
 import pytest
 
-from asgpatch.sandbox.process import SandboxProcess
-from tests.integration.builders import base_image, describe_group, group, launch_template
+from asgpatch_sandbox.builders import base_image, describe_group, group, launch_template
+from asgpatch_sandbox.process import SandboxProcess
 from tests.integration.cli import QUICK_WORLD, cli, entry_of, group_tags, report_of, tags_of, wait_for_lease_expiry
 
 # The module's fixture runs every scenario before the first test (about 2 minutes on two cores): the

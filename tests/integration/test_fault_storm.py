@@ -23,8 +23,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from asgpatch.sandbox.process import SandboxProcess
-from tests.integration.builders import base_image, group, launch_template, quiet_recurrence
+from asgpatch_sandbox.builders import base_image, group, launch_template, quiet_recurrence
+from asgpatch_sandbox.process import SandboxProcess
 from tests.integration.cli import QUICK_WORLD
 
 FAULT_RATE = "0.2"

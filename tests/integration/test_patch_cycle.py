@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from asgpatch.sandbox.process import SandboxProcess
-from tests.integration.builders import base_image, group, launch_template, quiet_recurrence
+from asgpatch_sandbox.builders import base_image, group, launch_template, quiet_recurrence
+from asgpatch_sandbox.process import SandboxProcess
 from tests.integration.cli import QUICK_WORLD
 
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")

@@ -16,8 +16,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from asgpatch.sandbox.process import SandboxProcess
-from tests.integration.builders import base_image, group, launch_template
+from asgpatch_sandbox.builders import base_image, group, launch_template
+from asgpatch_sandbox.process import SandboxProcess
 
 # The patch step is slow enough (6 s) to change the world while it runs.
 WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "6", "--image-seconds", "4")

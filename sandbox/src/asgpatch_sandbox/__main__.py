@@ -1,0 +1,3 @@
+from asgpatch_sandbox.cli import main
+
+main()

@@ -1,0 +1,180 @@
+"""Everything the sandbox changes in moto, in one list: what it changes, and what AWS does there.
+
+Read top to bottom, this is the sandbox's difference from moto 5.2.5 (the version pinned in
+sandbox/pyproject.toml). Each entry replaces one attribute of one moto class; `adds=True` marks an
+operation moto does not have at all. Replacements that add to moto's behaviour call moto's own
+version through `override.original`. A test checks every entry against moto, so a moto upgrade that
+renames or adds what the sandbox changes fails loudly instead of quietly running moto's code.
+"""
+
+from __future__ import annotations
+
+from moto.autoscaling import models as asg_models
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.ec2.models import EC2Backend
+from moto.ec2.models import amis as ami_models
+from moto.ec2.models import elastic_block_store as ebs_models
+from moto.ec2.models import instances as instance_models
+from moto.ec2.models import launch_templates as lt_models
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.responses.launch_templates import LaunchTemplates
+from moto.ssm.responses import SimpleSystemManagerResponse
+
+from asgpatch_sandbox.override import Change, apply
+from asgpatch_sandbox.services import (
+    autoscaling_activities,
+    autoscaling_groups,
+    autoscaling_health,
+    autoscaling_instance_refresh,
+    autoscaling_scheduled_actions,
+    ec2_disks,
+    ec2_image_lookup,
+    ec2_image_registration,
+    ec2_images,
+    ec2_launch_templates,
+    ssm_command_api,
+    ssm_nodes,
+    ssm_patch_compliance,
+)
+
+Group, GroupInstance, AsgBackend = (
+    asg_models.FakeAutoScalingGroup,
+    asg_models.InstanceState,
+    asg_models.AutoScalingBackend,
+)
+Ami, Snapshot, Instance = ami_models.Ami, ebs_models.Snapshot, instance_models.Instance
+Template = lt_models.LaunchTemplate
+AsgApi, ImageApi, TemplateApi, SsmApi = AutoScalingResponse, AmisResponse, LaunchTemplates, SimpleSystemManagerResponse
+
+CHANGES: tuple[Change, ...] = (
+    # --- Auto Scaling: groups and launches (services/autoscaling_groups.py) ---------------------------
+    Change(Group, "replace_autoscaling_group_instances", autoscaling_groups.launch_instances,
+           "instances launch Pending and go InService after the launch delay, from the template version the "
+           "group really uses ($Default, $Latest, a number, its MixedInstancesPolicy); sandbox:launch=fail fails "
+           "them; a suspended Launch launches nothing"),
+    Change(Group, "active_instances", autoscaling_groups.active_instances,
+           "Pending instances count toward desired capacity (moto counted only InService ones)"),
+    Change(Group, "set_desired_capacity", autoscaling_groups.set_desired_capacity,
+           "scale-in honours a suspended Terminate and scale-in protection, takes instances not on the current "
+           "version first, and records its activities"),
+    Change(GroupInstance, "launch_template", property(autoscaling_groups.instance_launch_template),
+           "an instance reports the template version it was launched from (moto: the group's current one)"),
+    Change(AsgBackend, "update_auto_scaling_group", autoscaling_groups.update_auto_scaling_group,
+           "min <= desired <= max with AWS's messages; an update that does not name MixedInstancesPolicy keeps "
+           "it, one that does merges it"),
+    Change(AsgBackend, "create_auto_scaling_group", autoscaling_groups.create_auto_scaling_group,
+           "the bounds are checked and a name in use is refused with AlreadyExists, as on AWS"),
+    Change(AsgBackend, "terminate_instance", autoscaling_groups.terminate_instance,
+           "an instance no group has is a ValidationError (moto failed with a 500)"),
+    Change(AsgApi, "set_desired_capacity", autoscaling_groups.respond_set_desired_capacity,
+           "a desired capacity outside min..max is refused with AWS's message (moto accepted it)"),
+    # --- Auto Scaling: activities (services/autoscaling_activities.py) -------------------------------
+    Change(AsgApi, "describe_scaling_activities", autoscaling_activities.respond_describe_scaling_activities,
+           "each launch, failed launch, termination and scheduled action is recorded and paged, newest first "
+           "(moto recorded none)"),
+    # --- Auto Scaling: health checks (services/autoscaling_health.py) --------------------------------
+    Change(AsgBackend, "notify_terminate_instances", autoscaling_health.notify_terminate_instances,
+           "an instance terminated through EC2 is marked Unhealthy and replaced only while ReplaceUnhealthy "
+           "runs (moto replaced it at once, whatever was suspended)"),
+    Change(AsgBackend, "resume_processes", autoscaling_health.resume_processes,
+           "resuming ReplaceUnhealthy replaces what became unhealthy meanwhile; resuming Launch launches up to "
+           "desired capacity"),
+    # --- Auto Scaling: scheduled actions (services/autoscaling_scheduled_actions.py) -----------------
+    Change(AsgBackend, "put_scheduled_update_group_action",
+           autoscaling_scheduled_actions.put_scheduled_update_group_action,
+           "the group, sizes, recurrence, TimeZone, StartTime and EndTime are checked as AWS does, and the action "
+           "fires on the sandbox clock (moto only stored it)"),
+    Change(AsgBackend, "delete_scheduled_action", autoscaling_scheduled_actions.delete_scheduled_action,
+           "an unknown action is a ValidationError, as on AWS"),
+    Change(AsgBackend, "delete_auto_scaling_group", autoscaling_scheduled_actions.delete_auto_scaling_group,
+           "a deleted group's scheduled actions go with it"),
+    # --- Auto Scaling: instance refresh (services/autoscaling_instance_refresh.py) -------------------
+    Change(AsgApi, "start_instance_refresh", autoscaling_instance_refresh.start_instance_refresh,
+           "a refresh replaces instances in batches by MinHealthyPercentage, SkipMatching skips instances on the "
+           "desired version", adds=True),
+    Change(AsgApi, "describe_instance_refreshes", autoscaling_instance_refresh.describe_instance_refreshes,
+           "refreshes report status, percentage and instances to update", adds=True),
+    Change(AsgApi, "cancel_instance_refresh", autoscaling_instance_refresh.cancel_instance_refresh,
+           "a refresh in progress can be cancelled; none in progress is ActiveInstanceRefreshNotFound", adds=True),
+    # --- EC2: images (services/ec2_images.py, ec2_image_registration.py, ec2_image_lookup.py) ---------
+    Change(ImageApi, "create_image", ec2_images.respond_create_image,
+           "the instance must be running or stopped, the name valid and unused in the account; the image is "
+           "pending until the image delay, with one new snapshot per instance volume and the instance's patch level"),
+    Change(ImageApi, "register_image", ec2_image_registration.respond_register_image,
+           "the root device, mappings, architecture, virtualization type, boot mode and ENA support are honoured"),
+    Change(ImageApi, "deregister_image", ec2_images.respond_deregister_image,
+           "DeleteAssociatedSnapshots deletes the image's snapshots that no other image uses"),
+    Change(Ami, "block_device_mappings", property(ec2_images.block_device_mappings),
+           "an image's mappings are its own disks (moto showed one unrelated 15 GiB snapshot)"),
+    Change(Ami, "get_tags", ec2_image_lookup.own_tags,
+           "reads the image's own tags (moto scanned every tag of the region per image)"),
+    Change(ami_models.AmiBackend, "describe_images", ec2_image_lookup.describe_images,
+           "ids are looked up directly and ImageIds combine with filters, owners and executable users"),
+    # --- EC2: instance disks and snapshots (services/ec2_disks.py) -----------------------------------
+    Change(Instance, "setup_defaults", ec2_disks.setup_defaults,
+           "an instance gets its image's disks (moto gave every instance an extra 8 GiB /dev/sda1)"),
+    Change(Instance, "add_block_device", ec2_disks.add_block_device,
+           "a launch mapping for a device the image has replaces that disk, keeping what it leaves out"),
+    Change(ebs_models.EBSBackend, "delete_snapshot", ec2_disks.delete_snapshot,
+           "a snapshot an image uses cannot be deleted (InvalidSnapshot.InUse)"),
+    Change(Snapshot, "get_tags", ec2_image_lookup.own_tags,
+           "reads the snapshot's own tags (moto scanned every tag of the region per snapshot)"),
+    Change(Snapshot, "progress", property(ec2_disks.snapshot_progress),
+           "a snapshot is 0% until its image is done (moto: always 100%)"),
+    # --- EC2: launch templates (services/ec2_launch_templates.py) ------------------------------------
+    Change(Template, "__init__", ec2_launch_templates.template_init,
+           "creation times come from the sandbox clock"),
+    Change(Template, "create_version", ec2_launch_templates.create_version,
+           "a new version is numbered after the highest number ever used (AWS never reuses one)"),
+    Change(Template, "get_version", ec2_launch_templates.get_version,
+           "versions are found by number, not list position, so they stay right after deletions"),
+    Change(Template, "default_version", ec2_launch_templates.default_version,
+           "$Default by number, after deletions too"),
+    Change(Template, "latest_version", ec2_launch_templates.latest_version,
+           "$Latest is the highest number, after deletions too"),
+    Change(lt_models.LaunchTemplateBackend, "describe_launch_template_versions",
+           ec2_launch_templates.describe_launch_template_versions,
+           "MinVersion/MaxVersion select by number, and $Latest/$Default can be asked of every template at once"),
+    Change(TemplateApi, "create_launch_template_version", ec2_launch_templates.respond_create_launch_template_version,
+           "SourceVersion starts from every field of that version and replaces only the keys given (moto kept only "
+           "what was given: a new ImageId lost user data, profile, disks, tags)"),
+    Change(TemplateApi, "delete_launch_template_versions", ec2_launch_templates.respond_delete_launch_template_versions,
+           "versions can be deleted, except the default one", adds=True),
+    Change(TemplateApi, "describe_launch_template_versions",
+           ec2_launch_templates.respond_describe_launch_template_versions,
+           "pages with NextToken (moto silently stopped at 15 results)"),
+    Change(TemplateApi, "describe_launch_templates", ec2_launch_templates.respond_describe_launch_templates,
+           "pages with NextToken and reports Latest/DefaultVersionNumber by number"),
+    # --- SSM: managed nodes (services/ssm_nodes.py) --------------------------------------------------
+    Change(EC2Backend, "run_instances", ssm_nodes.run_instances,
+           "remembers when each instance became running: its agent registers ssm_seconds later"),
+    Change(Instance, "start", ssm_nodes.start_instance,
+           "a started instance's agent registers again ssm_seconds after it runs"),
+    Change(Instance, "stop", ssm_nodes.stop_instance,
+           "a stopped instance's agent falls silent: it shows ConnectionLost with its last ping"),
+    Change(SsmApi, "describe_instance_information", ssm_nodes.describe_instance_information,
+           "lists the instances whose agent is registered (instance profile, ping status, filters, pages)",
+           adds=True),
+    # --- SSM: Run Command (services/ssm_command_api.py, ssm_run_command.py) --------------------------
+    Change(SsmApi, "send_command", ssm_command_api.send_command,
+           "checks the document, parameters, targets (Online nodes only) and limits; each invocation runs over "
+           "patch_seconds within MaxConcurrency and MaxErrors (moto finished every command at once)"),
+    Change(SsmApi, "list_commands", ssm_command_api.list_commands,
+           "the status aggregates the invocations as Run Command does; filters and pages"),
+    Change(SsmApi, "list_command_invocations", ssm_command_api.list_command_invocations,
+           "one invocation per targeted node, with plugin details", adds=True),
+    Change(SsmApi, "get_command_invocation", ssm_command_api.get_command_invocation,
+           "Pending, InProgress, then the outcome, with output, times and the plugin that ran on Linux"),
+    Change(SsmApi, "cancel_command", ssm_command_api.cancel_command,
+           "pending and running invocations stop, Cancelled", adds=True),
+    # --- SSM: Patch Manager (services/ssm_patch_compliance.py) ---------------------------------------
+    Change(SsmApi, "describe_instance_patch_states", ssm_patch_compliance.describe_instance_patch_states,
+           "nodes report the compliance of their last Scan or Install", adds=True),
+    Change(SsmApi, "describe_instance_patches", ssm_patch_compliance.describe_instance_patches,
+           "a node lists its patches: installed, pending reboot, failed, missing", adds=True),
+)  # fmt: skip
+
+
+def apply_all() -> None:
+    """Change moto as listed above (once per process; repeating it changes nothing)."""
+    apply(CHANGES)

@@ -1,0 +1,344 @@
+"""Auto Scaling as AWS behaves and moto does not.
+
+- Instances a group launches are `Pending` (EC2 `pending`) until the launch delay has passed, then
+  `InService` (`running`); with the group tag `sandbox:launch=fail` the launch fails instead: the
+  instance is terminated, a failed scaling activity is recorded and the group tries again.
+- Pending instances count toward desired capacity (moto counted only InService ones).
+- Instances launch from the launch-template version the group really uses ($Default, $Latest, a
+  number, or the one in its MixedInstancesPolicy), with that version's image, instance profile and
+  block devices, and report that version.
+- Min <= Desired <= Max is enforced with AWS's ValidationError messages.
+- An update that does not mention MixedInstancesPolicy keeps it; one that does merges it.
+- Suspended Launch / Terminate processes stop launching / scale-in.
+- Scaling activities are recorded: see autoscaling_activities.py.
+- Instances stopped or terminated through EC2 are health-checked and replaced: see autoscaling_health.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.autoscaling import models as asg_models
+from moto.autoscaling.exceptions import ValidationError
+from moto.core.responses import ActionResult
+from moto.ec2.models.instances import InstanceState as Ec2State
+
+from asgpatch_sandbox.override import original
+from asgpatch_sandbox.services.autoscaling_activities import ScalingActivities
+from asgpatch_sandbox.world import RUNNING_SINCE, World, current, group_failure
+
+LAUNCH_LOST = "The instance was stopped or terminated through EC2 while launching."
+SERVING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
+
+
+@dataclass
+class Launch:
+    instance_id: str
+    group_name: str
+    ready_at: float
+    fails: bool
+    activity: dict[str, Any]
+
+
+@dataclass
+class AutoScalingWorld:
+    """Launches in progress: each instance goes InService (or fails) when its time comes."""
+
+    world: World
+    launches: dict[str, Launch] = field(default_factory=dict)
+
+    @property
+    def activities(self) -> ScalingActivities:
+        return self.world.part(ScalingActivities)
+
+    def advance(self, region: str, now: float) -> None:
+        due = [launch for launch in self.launches.values() if launch.ready_at <= now]
+        if not due:
+            return
+        backend = self.world.autoscaling(region)
+        for launch in due:
+            del self.launches[launch.instance_id]
+            group = backend.autoscaling_groups.get(launch.group_name)
+            state = _find_state(group, launch.instance_id)
+            if state is None:
+                self.activities.finish(launch.activity, "Cancelled", "The instance left the group while launching.")
+                continue
+            if state.instance._state.name != "pending":  # stopped or terminated through EC2: see autoscaling_health.py
+                self.activities.finish(launch.activity, "Cancelled", LAUNCH_LOST)
+                continue
+            if launch.fails:
+                self._fail_launch(region, group, state, launch)
+            else:
+                state.lifecycle_state = "InService"
+                state.instance._state = Ec2State("running", 16)
+                setattr(state.instance, RUNNING_SINCE, launch.ready_at)
+                self.activities.finish(launch.activity, "Successful")
+
+    def _fail_launch(self, region: str, group: Any, state: Any, launch: Launch) -> None:
+        message = (
+            "Instance failed to complete user's Lifecycle Action: the sandbox was asked to fail "
+            "launches for this group (tag sandbox:launch=fail)."
+        )
+        self.activities.finish(launch.activity, "Failed", message)
+        group.instance_states = [s for s in group.instance_states if s is not state]
+        self.world.ec2(region).terminate_instances([state.instance.id])
+        group.set_desired_capacity(group.desired_capacity)  # AWS retries the launch
+
+
+def _find_state(group: Any, instance_id: str) -> Any:
+    if group is None:
+        return None
+    return next((s for s in group.instance_states if s.instance.id == instance_id), None)
+
+
+def suspended(group: Any) -> set[str]:
+    """The names of the processes suspended on a moto group."""
+    return {p["ProcessName"] for p in group.suspended_processes}
+
+
+def used_template_spec(group: Any) -> tuple[Any, str] | None:
+    """(moto LaunchTemplate, version spec) the group launches from, or None for a launch configuration."""
+    if group.ec2_launch_template is None:
+        return None
+    return group.ec2_launch_template, str(group.launch_template_version or "$Default")
+
+
+def resolve_version(group: Any) -> Any:
+    spec = used_template_spec(group)
+    if spec is None:
+        return None
+    template, version = spec
+    return template.get_version(version)
+
+
+def _instance_profile_name(data: dict[str, Any]) -> str | None:
+    profile = data.get("IamInstanceProfile") or {}
+    if profile.get("Name"):
+        return str(profile["Name"])
+    if profile.get("Arn"):
+        return str(profile["Arn"]).rsplit("/", 1)[-1]
+    return None
+
+
+def launch_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
+    """Replacement for FakeAutoScalingGroup.replace_autoscaling_group_instances."""
+    world = current()
+    asg_world = world.part(AutoScalingWorld)
+    if "Launch" in suspended(self):
+        return
+    propagated_tags[asg_models.ASG_NAME_TAG] = self.name
+    version = resolve_version(self)
+    instance_type = self.instance_type
+    if self.mixed_instances_policy:
+        overrides = self.mixed_instances_policy.get("LaunchTemplate", {}).get("Overrides") or []
+        if overrides and overrides[0].get("InstanceType"):
+            instance_type = overrides[0]["InstanceType"]
+    kwargs: dict[str, Any] = {}
+    if version is not None:
+        propagated_tags.update(version.instance_tags)
+        kwargs["launch_template"] = {"LaunchTemplateId": version.template.id, "Version": str(version.number)}
+        image_id, user_data = version.image_id, version.user_data
+        security_groups = version.security_groups
+    else:
+        image_id, user_data = self.launch_config.image_id, self.launch_config.user_data
+        security_groups = self.launch_config.security_groups
+        kwargs["launch_config"] = self.launch_config
+    subnet_id = self.vpc_zone_identifier.split(",")[0] if self.vpc_zone_identifier else None
+    reservation = self.autoscaling_backend.ec2_backend.run_instances(
+        image_id,
+        count_needed,
+        user_data,
+        security_groups,
+        instance_type=instance_type,
+        tags={"instance": propagated_tags},
+        placement=sorted(self.availability_zones)[0] if self.availability_zones else None,
+        is_instance_type_default=False,
+        subnet_id=subnet_id,
+        **kwargs,
+    )
+    region = self.region
+    fails = group_failure(self, "launch") == "fail"
+    ready_at = world.clock.now() + world.timings.launch_seconds
+    for instance in reservation.instances:
+        instance.autoscaling_group = self
+        instance._state = Ec2State("pending", 0)
+        if version is not None:
+            instance.sandbox_instance_profile = _instance_profile_name(version.data)
+        elif self.launch_config is not None:
+            instance.sandbox_instance_profile = self.launch_config.iam_instance_profile_name
+        state = asg_models.InstanceState(
+            instance,
+            lifecycle_state="Pending",
+            protected_from_scale_in=self.new_instances_protected_from_scale_in,
+        )
+        setattr(state, "sandbox_version", str(version.number) if version is not None else None)
+        self.instance_states.append(state)
+        activity = asg_world.activities.record(
+            region,
+            self.name,
+            f"Launching a new EC2 instance: {instance.id}",
+            "an instance was started in response to a difference between desired and actual capacity.",
+        )
+        asg_world.launches[instance.id] = Launch(instance.id, self.name, ready_at, fails, activity)
+
+
+def _scale_in_order(group: Any, candidates: list[Any]) -> list[Any]:
+    """AWS's default termination policy, simplified: instances not on the group's current
+    launch-template version first, then the oldest."""
+    current_version = resolve_version(group)
+    current_number = str(current_version.number) if current_version is not None else None
+
+    def key(state: Any) -> tuple[bool, str]:
+        on_current = getattr(state, "sandbox_version", None) == current_number
+        return (on_current, str(state.instance.launch_time))
+
+    return sorted(candidates, key=key)
+
+
+def active_instances(self: Any) -> list[Any]:
+    return [s for s in self.instance_states if s.lifecycle_state in SERVING_STATES]
+
+
+def set_desired_capacity(self: Any, new_capacity: int | None) -> None:
+    self.desired_capacity = self.min_size if new_capacity is None else new_capacity
+    active = self.active_instances()
+    delta = (self.desired_capacity or 0) - len(active)
+    halted = suspended(self)
+    if delta > 0 and "Launch" not in halted:
+        self.replace_autoscaling_group_instances(delta, self.get_propagated_tags())
+    elif delta < 0 and "Terminate" not in halted:
+        candidates = [s for s in active if not s.protected_from_scale_in]
+        victims = _scale_in_order(self, candidates)[:-delta]
+        if victims:
+            activities = current().part(ScalingActivities)
+            for state in victims:
+                activities.record(
+                    self.region,
+                    self.name,
+                    f"Terminating EC2 instance: {state.instance.id}",
+                    "an instance was taken out of service in response to a difference between desired "
+                    "and actual capacity, shrinking the capacity.",
+                    status="Successful",
+                )
+            ids = {s.instance.id for s in victims}
+            self.instance_states = [s for s in self.instance_states if s.instance.id not in ids]
+            self.autoscaling_backend.ec2_backend.terminate_instances(sorted(ids))
+    if self.name in self.autoscaling_backend.autoscaling_groups:
+        self.autoscaling_backend.update_attached_elbs(self.name)
+        self.autoscaling_backend.update_attached_target_groups(self.name)
+
+
+def instance_launch_template(self: Any) -> dict[str, Any] | None:
+    group = self.auto_scaling_group
+    if group is None or group.ec2_launch_template is None:
+        return None
+    template = group.ec2_launch_template
+    version = getattr(self, "sandbox_version", None) or str(template.default_version_number)
+    return {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name, "Version": version}
+
+
+# --- capacity validation -----------------------------------------------------------------------
+
+
+def check_bounds(min_size: int, max_size: int, desired: int | None) -> None:
+    if min_size > max_size:
+        raise ValidationError(f"Max bound, {max_size}, must be greater than or equal to min bound, {min_size}")
+    if desired is not None and not min_size <= desired <= max_size:
+        raise ValidationError(
+            f"Desired capacity:{desired} must be between the specified min size:{min_size} and max size:{max_size}"
+        )
+
+
+def resized_desired(group: Any, min_size: int, max_size: int, desired: int | None) -> int:
+    """The desired capacity after an update: as given, else the current one pulled inside the bounds."""
+    check_bounds(min_size, max_size, desired)
+    if desired is not None:
+        return desired
+    current_desired = group.desired_capacity or 0
+    return max(min_size, min(max_size, current_desired))
+
+
+def _merge_mixed_policy(existing: dict[str, Any] | None, update: dict[str, Any]) -> dict[str, Any]:
+    if not existing:
+        return update
+    merged = dict(existing)
+    if "InstancesDistribution" in update:
+        distribution = dict(existing.get("InstancesDistribution") or {})
+        distribution.update(update["InstancesDistribution"])
+        merged["InstancesDistribution"] = distribution
+    if "LaunchTemplate" in update:
+        template = dict(existing.get("LaunchTemplate") or {})
+        template.update(update["LaunchTemplate"])
+        merged["LaunchTemplate"] = template
+    return merged
+
+
+def terminate_instance(self: Any, instance_id: str, should_decrement: bool) -> Any:
+    """AWS answers ValidationError for an instance no group has (moto raised StopIteration: a 500)."""
+    if not any(s.instance.id == instance_id for g in self.autoscaling_groups.values() for s in g.instance_states):
+        raise ValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
+    return original(asg_models.AutoScalingBackend, "terminate_instance")(self, instance_id, should_decrement)
+
+
+def update_auto_scaling_group(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    group = self.autoscaling_groups.get(name)
+    if group is None:
+        raise ValidationError("AutoScalingGroup name not found - null")
+    min_size = kwargs.get("min_size")
+    max_size = kwargs.get("max_size")
+    new_min = group.min_size if min_size is None else min_size
+    new_max = group.max_size if max_size is None else max_size
+    kwargs["desired_capacity"] = resized_desired(group, new_min, new_max, kwargs.get("desired_capacity"))
+    policy = kwargs.get("mixed_instances_policy")
+    if policy is None and not kwargs.get("launch_template") and not kwargs.get("launch_config_name"):
+        policy = group.mixed_instances_policy
+    elif policy is not None:
+        policy = _merge_mixed_policy(group.mixed_instances_policy, policy)
+    kwargs["mixed_instances_policy"] = _one_template_reference(policy)
+    return original(asg_models.AutoScalingBackend, "update_auto_scaling_group")(self, name, *args, **kwargs)
+
+
+def _one_template_reference(policy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """moto stores the policy's template by id and name but refuses a request naming both."""
+    if not policy or "LaunchTemplate" not in policy:
+        return policy
+    template = dict(policy["LaunchTemplate"])
+    spec = dict(template.get("LaunchTemplateSpecification") or {})
+    if spec.get("LaunchTemplateId"):
+        spec.pop("LaunchTemplateName", None)
+    template["LaunchTemplateSpecification"] = spec
+    return {**policy, "LaunchTemplate": template}
+
+
+def create_auto_scaling_group(self: Any, name: str, **kwargs: Any) -> Any:
+    min_size, max_size = kwargs.get("min_size"), kwargs.get("max_size")
+    if min_size is not None and max_size is not None:
+        check_bounds(min_size, max_size, kwargs.get("desired_capacity"))
+    if name in self.autoscaling_groups:
+        from moto.autoscaling.exceptions import AutoscalingClientError
+
+        error = AutoscalingClientError(
+            f"AutoScalingGroup by this name already exists - A group with the name {name} already exists"
+        )
+        error.code = "AlreadyExists"
+        raise error
+    return original(asg_models.AutoScalingBackend, "create_auto_scaling_group")(self, name=name, **kwargs)
+
+
+def respond_set_desired_capacity(self: Any) -> ActionResult:
+    name = self._get_param("AutoScalingGroupName")
+    desired = self._get_int_param("DesiredCapacity")
+    group = self.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
+    if desired > group.max_size:
+        raise ValidationError(
+            f"New SetDesiredCapacity value {desired} is above max value {group.max_size} for the AutoScalingGroup."
+        )
+    if desired < group.min_size:
+        raise ValidationError(
+            f"New SetDesiredCapacity value {desired} is below min value {group.min_size} for the AutoScalingGroup."
+        )
+    self.autoscaling_backend.set_desired_capacity(name, desired)
+    return ActionResult({})
