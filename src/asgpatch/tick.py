@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, CloudError
-from asgpatch.decide import Decision, absorb, absorb_ids, decide, failed_call
+from asgpatch.decide import absorb, absorb_ids, decide
+from asgpatch.decision import Decision, failed_call
 from asgpatch.model import Action, ClearState, Job, Observation, Outcome, Phase, Settings, WriteLease, WriteState
 
 MAX_RESTORE_ERRORS = 5

@@ -1,0 +1,153 @@
+"""RESTORING, and a group that is gone: put back what the job recorded, level-triggered.
+
+The restore compares the group with what the job recorded and asks only for what is still
+different, so it is safe to repeat after a crash or a failed call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import NamedTuple
+
+from asgpatch.decision import COMMAND_RUNNING, LEAVING, Decision, complete, finish, overdue, scale_up
+from asgpatch.model import (
+    Action,
+    CancelCommand,
+    Capacity,
+    ClearState,
+    DeregisterImage,
+    GroupView,
+    Job,
+    Observation,
+    Outcome,
+    Phase,
+    ProtectInstance,
+    ResumeProcesses,
+    SetCapacity,
+    Settings,
+    TerminateInstance,
+    WriteResult,
+    WriteState,
+)
+from asgpatch.state import result_value, was_there
+
+
+def restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
+    actions = list(leftovers(job, obs)) if job.outcome is not Outcome.PATCHED else []
+    instance = group.instance(job.instance_id)
+    present = instance is not None and instance.lifecycle not in LEAVING
+    replace_last: Action | None = None
+    if present and instance is not None:
+        if instance.protected:
+            actions.append(ProtectInstance(group.name, instance.instance_id, False))
+        if not job.was_at_zero:
+            # Out with the patch instance (it was isolated: never registered with a load balancer). Auto
+            # Scaling refuses to decrement below the minimum: then it is replaced instead, after the
+            # processes are resumed, so the replacement is registered with the load balancer as usual.
+            if group.capacity.desired > group.capacity.min:
+                actions.append(TerminateInstance(instance.instance_id, decrement=True))
+            else:
+                replace_last = TerminateInstance(instance.instance_id, decrement=False)
+    stand_in = _stand_in(job, group, obs.now, settings) if not present and not job.was_at_zero else StandIn()
+    actions += stand_in.actions
+    target, note = _restored_capacity(job, group, (present and replace_last is None) or stand_in.counted)
+    if target is not None and target != group.capacity:
+        actions.append(SetCapacity(group.name, min=target.min, max=target.max, desired=target.desired))
+    resume = job.we_suspended & group.suspended
+    if resume:
+        actions.append(ResumeProcesses(group.name, resume))
+    if replace_last is not None:
+        actions.append(replace_last)
+    if note and note.partition(":")[0] not in job.reason:  # once: the desired part changes as the group settles
+        job = replace(job, reason="; ".join(part for part in (job.reason, note) if part))
+        if job.salvaged_from is None:  # an unreadable tag that is kept is not overwritten for a note
+            actions.insert(0, WriteState(job))
+    if actions or stand_in.wait:
+        return Decision(job, tuple(actions))
+    done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED)
+    # The result first: if the run stops between the two, the state is still there and the next run
+    # finishes the job (writing the same result again) instead of losing it. An unreadable tag that
+    # could only be partly restored stays: every run reports the group until an operator sees to it.
+    clear = ClearState(group.name, lease_only=job.salvaged_from is not None)
+    return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), clear))
+
+
+class StandIn(NamedTuple):
+    """What a restore does about the stand-in for a patch instance that went without a decrement."""
+
+    actions: tuple[Action, ...] = ()
+    counted: bool = False  # desired still counts the patch instance: the restore takes one off
+    wait: bool = False  # not launched yet: the restore is not done
+
+
+def _stand_in(job: Job, group: GroupView, now: float, settings: Settings) -> StandIn:
+    """A running group whose patch instance went without a decrement (a failed launch, a relaunch, a
+    detach) still has desired at the scaled-up value, and Auto Scaling launches a stand-in for it.
+    The stand-in leaves with the decrement — only an instance known not to be a serving one (not among the complete
+    list of instances before the scale-up). Until it is launched, the restore waits for it (within the
+    launch timeout; then lowering desired takes no instance). Otherwise the group is left one larger."""
+    if job.original is None or group.capacity.desired != job.original.desired + 1:
+        return StandIn()
+    live = [i for i in group.instances if i.lifecycle not in LEAVING]
+    if len(live) < group.capacity.desired:
+        if not overdue(job.phase_started, now, settings.launch_timeout):
+            return StandIn(wait=True)
+        return StandIn(counted=True)
+    if not complete(job.preexisting) or group.capacity.desired <= group.capacity.min:
+        return StandIn()
+    extra = [i for i in live if not was_there(i.instance_id, job.preexisting)]
+    if len(extra) != 1:
+        return StandIn()
+    unprotect = (ProtectInstance(group.name, extra[0].instance_id, False),) if extra[0].protected else ()
+    return StandIn((*unprotect, TerminateInstance(extra[0].instance_id, decrement=True)), counted=True)
+
+
+def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> tuple[Capacity | None, str]:
+    """(capacity to restore, note for the report). At zero: the recorded capacity. Running: the current
+    desired less the patch instance, never below the recorded minimum. If someone changed the group's
+    min/max during the run (they are neither the recorded ones nor asgpatch's), their limits are newer
+    than the record: they are kept, and desired is brought within them."""
+    original = job.original
+    if original is None:
+        return None, ""
+    if job.was_at_zero:
+        wanted = original
+    else:
+        desired = group.capacity.desired - (1 if instance_present else 0)
+        wanted = Capacity(original.min, max(original.max, desired), max(original.min, desired))
+    now = group.capacity
+    scaled = scale_up(group.name, original)
+    ours = {
+        (original.min, original.max),
+        (scaled.min if scaled.min is not None else original.min, scaled.max),
+        (wanted.min, wanted.max),
+    }
+    if (now.min, now.max) in ours:
+        return wanted, ""
+    kept = Capacity(now.min, now.max, min(max(wanted.desired, now.min), now.max))
+    note = f"min/max changed to {now.min}/{now.max} during the run (recorded {original.min}/{original.max}): kept them"
+    if kept.desired != wanted.desired:
+        note += f", desired {kept.desired} instead of {wanted.desired}"
+    return kept, note
+
+
+def leftovers(job: Job, obs: Observation) -> tuple[Action, ...]:
+    """What this run created for a failed group that is still there and nobody uses: a command still
+    running, an image no template version points at."""
+    actions: list[Action] = []
+    command = obs.command
+    if job.instance_id and command is not None and command.status in COMMAND_RUNNING:
+        actions.append(CancelCommand(command.command_id, job.instance_id))
+    image_id = job.image_id or (obs.image.image_id if obs.image is not None else None)
+    if image_id and job.new_version is None and obs.image is not None:
+        actions.append(DeregisterImage(image_id))
+    return tuple(actions)
+
+
+def group_gone(job: Job, obs: Observation) -> Decision:
+    reason = job.reason or "the group no longer exists"
+    if job.phase is Phase.PENDING:
+        return finish(job, Outcome.FAILED, "group not found")
+    done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED, reason=reason)
+    cleanup = leftovers(job, obs) if done.outcome is not Outcome.PATCHED else ()
+    return Decision(done, cleanup)
