@@ -12,11 +12,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from asgpatch_sandbox.process import SandboxProcess
+from asgpatch_sandbox.process import DUMMY_CREDENTIALS, SandboxProcess
 
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})  # max_attempts counts retries
 
@@ -58,6 +59,29 @@ def test_unemulated_operations_answer_a_well_formed_error(sandbox, service, oper
     assert excinfo.value.response["Error"]["Code"] == code
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "not emulated by the asgpatch sandbox" in excinfo.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "code"),
+    [
+        ("autoscaling", "describe_auto_scaling_groups", "SignatureDoesNotMatch"),
+        ("ec2", "describe_images", "AuthFailure"),
+        ("ssm", "describe_instance_information", "InvalidSignatureException"),
+    ],
+)
+def test_a_region_aws_does_not_have_is_refused_as_aws_refuses_the_signature(sandbox, service, operation, code):
+    """AWS answers a request signed for a region it does not have with 403 (botocore does not retry it),
+    not with a 500 that every client retries and then reports as an internal failure."""
+    client = boto3.client(
+        service, endpoint_url=sandbox.url, region_name="xx-nowhere-1", config=NO_RETRIES, **DUMMY_CREDENTIALS
+    )
+    with pytest.raises(ClientError) as excinfo:
+        getattr(client, operation)()
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert excinfo.value.response["Error"]["Code"] == code
+    assert "xx-nowhere-1" in excinfo.value.response["Error"]["Message"]
+    assert sandbox.client(service).meta.region_name == "us-east-1"  # the sandbox still answers its own region
+    getattr(sandbox.client(service), operation)()
 
 
 def test_the_control_api_refuses_bad_input(sandbox):

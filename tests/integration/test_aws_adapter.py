@@ -667,6 +667,17 @@ def test_a_missing_region_is_one_clear_setup_error(monkeypatch, tmp_path):
     assert str(caught.value) == NO_REGION
 
 
+def test_aws_region_alone_names_the_region(monkeypatch, tmp_path):
+    """AWS_REGION is what the AWS CLI v2 and the other SDKs read first; botocore reads only AWS_DEFAULT_REGION."""
+    isolate(monkeypatch, tmp_path)
+    dummy_credentials(monkeypatch)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert connect(region=None, profile=None, endpoint_url=None).autoscaling.meta.region_name == "eu-west-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    assert connect(region=None, profile=None, endpoint_url=None).ec2.meta.region_name == "eu-west-1"
+    assert connect(region="ap-south-1", profile=None, endpoint_url=None).ssm.meta.region_name == "ap-south-1"
+
+
 def test_the_endpoint_comes_from_aws_endpoint_url_when_not_given(sandbox, monkeypatch, tmp_path):
     isolate(monkeypatch, tmp_path)
     dummy_credentials(monkeypatch)

@@ -307,6 +307,7 @@ def test_each_failure_is_reported_and_the_group_restored(quick, failures, kind):
         (("--tag-key", ""), {}, "tag key must not be empty"),
         (("--concurrency", "0"), {}, "--concurrency"),
         (("--endpoint-url", "http://127.0.0.1:9"), {}, "cannot reach"),
+        (("--region", "xx-nowhere-1"), {}, "Credential should be scoped to a valid region, not 'xx-nowhere-1'"),
         ((), {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
               "AWS_CONFIG_FILE": "/nonexistent"}, "credentials"),
     ],
@@ -319,6 +320,18 @@ def test_bad_input_is_one_line_exit_two_and_changes_nothing(quick, account, args
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert result.stdout == ""
     assert snapshot(quick, "cycle-pinned") == before
+
+
+def test_aws_region_alone_is_enough_as_the_readme_says(quick, account):
+    """botocore reads only AWS_DEFAULT_REGION; AWS_REGION is what the README and the AWS CLI v2 use."""
+    environment = {k: v for k, v in quick.environment().items() if k != "AWS_DEFAULT_REGION"}
+    environment["AWS_REGION"] = "us-east-1"
+    result = subprocess.run(
+        [sys.executable, "-m", "asgpatch", "status", "--output", "json"],
+        capture_output=True, text=True, env=environment, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "cycle-default" in {row["name"] for row in json.loads(result.stdout)["groups"]}
 
 
 def test_a_malformed_config_file_is_exit_two(quick, tmp_path):

@@ -139,3 +139,14 @@ def unemulated_reply(call: AwsCall) -> ErrorReply:
     code = "UnknownOperationException" if call.protocol in ("json", "rest-json") else "InvalidAction"
     message = f"The operation {call.service}:{call.operation} is not emulated by the asgpatch sandbox."
     return error_reply(call.protocol, 400, code, message)
+
+
+# What AWS answers a request signed for a region it does not have (the endpoint checks the scope).
+UNKNOWN_REGION_CODES = {"ec2": "AuthFailure", "json": "InvalidSignatureException", "query": "SignatureDoesNotMatch"}
+
+
+def unknown_region_reply(call: AwsCall) -> ErrorReply:
+    family = "json" if call.protocol in ("json", "rest-json") else call.protocol
+    code = UNKNOWN_REGION_CODES.get(family, "InvalidSignatureException")
+    message = f"Credential should be scoped to a valid region, not '{call.region}'."
+    return error_reply(call.protocol, 403, code, message)

@@ -1,8 +1,9 @@
 """The sandbox HTTP endpoint: moto's dispatcher behind a WSGI layer that adds time, limits and faults.
 
-Order for each signed AWS call: injected fault → throttle → unemulated-operation check → (under the
-world lock) advance the world to now, let moto (as moto_changes.py changes it) answer → make any
-HTML error page a well-formed AWS error. Paths under /_sandbox/ are the control API.
+Order for each signed AWS call: injected fault → throttle → unemulated-operation check → a region AWS
+does not have is refused as AWS refuses its signature → (under the world lock) advance the world to
+now, let moto (as moto_changes.py changes it) answer → make any HTML error page a well-formed AWS
+error. Paths under /_sandbox/ are the control API.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from asgpatch_sandbox.protocol import (
     throttle_reply,
     transient_reply,
     unemulated_reply,
+    unknown_region_reply,
 )
 from asgpatch_sandbox.throttling import Throttler
 from asgpatch_sandbox.world import Timings, World
@@ -88,7 +90,9 @@ class SandboxApp:
             early = self._refuse(call)
             if early is not None:
                 return _send(early, start_response)
-            if call.region not in self.world.regions and self.world.knows_region(call.region):
+            if call.region not in self.world.regions:
+                if not self.world.knows_region(call.region):
+                    return _send(unknown_region_reply(call), start_response)
                 self.world.regions.add(call.region)
         try:
             with self.world.lock:

@@ -75,10 +75,12 @@ class Clients:
 
 def connect(region: str | None, profile: str | None, endpoint_url: str | None, max_attempts: int = 8) -> Clients:
     """Clients for one account and region. Explicit arguments win; otherwise boto3's own chain
-    (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ~/.aws/config, instance roles) decides."""
+    (AWS_PROFILE, AWS_ENDPOINT_URL, ~/.aws/config, instance roles) decides, and the region comes as the
+    AWS CLI v2 takes it: AWS_REGION, then AWS_DEFAULT_REGION, then the profile (botocore alone
+    ignores AWS_REGION)."""
     try:
         session = boto3.Session(profile_name=profile or None)
-        chosen_region = region or session.region_name
+        chosen_region = region or os.environ.get("AWS_REGION") or session.region_name
         credentials = session.get_credentials() if chosen_region else None
     except ProfileNotFound:
         name = profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
