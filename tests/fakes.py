@@ -147,6 +147,15 @@ class FakeCloud:
         return tuple(self._view(g) for g in self.groups.values()
                      if STATE_TAG in g.tags and (not names or g.name in names))  # fmt: skip
 
+    def template_users(self, template_ids: Sequence[str]) -> tuple[GroupView, ...]:
+        views = (self._view(g) for g in self.groups.values())
+        return tuple(v for v in views if v.template and any(s.template_id in template_ids for s in v.template.specs))
+
+    def template_views(self, groups: Sequence[GroupView]) -> dict[str, TemplateView]:
+        named = {s.template_id for g in groups if g.template for s in g.template.specs}
+        nobody = Job(group="", run_id="")
+        return {t: self._template_view(self.templates[t], nobody) for t in sorted(named) if t in self.templates}
+
     def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
         self._catch_up()
         if self.observe_errors_left > 0:
@@ -222,14 +231,20 @@ class FakeCloud:
         )
 
     def _template_view(self, template: FakeTemplate, job: Job) -> TemplateView:
-        run_version = next((n for n, d in template.descriptions.items() if naming.mentions_run(d, job.run_id)), None)
+        made = {
+            source: number
+            for number, description in sorted(template.descriptions.items())
+            if naming.mentions_run(description, job.run_id)
+            and (source := naming.version_source(description)) is not None
+            and (not job.image_id or template.images[number] == job.image_id)
+        }
         return TemplateView(
             template_id=template.template_id,
             name=template.template_id,
             default_version=template.default,
             latest_version=max(template.images),
             images=dict(template.images),
-            run_version=run_version,
+            run_versions=made,
         )
 
     def _command_view(self, job: Job) -> CommandView | None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from asgpatch.model import Action, GroupView, ImageView, Job, Observation
+from asgpatch.model import Action, GroupView, ImageView, Job, Observation, TemplateView
 
 
 class CloudError(Exception):
@@ -38,6 +38,15 @@ class Cloud(Protocol):
 
     def in_flight(self, names: Sequence[str] = ()) -> tuple[GroupView, ...]:
         """Groups carrying asgpatch:state, whatever their patch tag says now (narrowed to `names`)."""
+        ...
+
+    def template_users(self, template_ids: Sequence[str]) -> tuple[GroupView, ...]:
+        """Every group in the region that names one of these templates (its LaunchTemplate, or a
+        MixedInstancesPolicy's main specification or overrides), whatever its tags."""
+        ...
+
+    def template_views(self, groups: Sequence[GroupView]) -> dict[str, TemplateView]:
+        """The launch templates these groups name, with the images of the versions they name."""
         ...
 
     def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:

@@ -45,7 +45,7 @@ from asgpatch.model import (
     WriteLease,
     WriteState,
 )
-from asgpatch.pointing import new_version, updating_template
+from asgpatch.pointing import new_version, sharing, updating_template
 from asgpatch.restoring import group_gone, restoring
 from asgpatch.state import (
     INCOMPLETE,
@@ -92,7 +92,7 @@ def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
         # by hand) gets no further with the patch: restoring is all that is left.
         to_restore = job.at(Phase.RESTORING, obs.now)
         return Decision(to_restore, (WriteState(to_restore),))
-    handler = _HANDLERS[job.phase]
+    handler = sharing if job.bake_with and job.phase is Phase.PENDING else _HANDLERS[job.phase]
     decision = handler(job, obs, obs.group, settings)
     if job.phase in NEEDS_INSTANCE:
         return _kept_protected(job, obs.group, decision)

@@ -61,11 +61,16 @@ class TemplateSpec:
 
 @dataclass(frozen=True)
 class TemplateRef:
-    """The template a group launches from; in a MixedInstancesPolicy also the override templates."""
+    """The template a group launches from; in a MixedInstancesPolicy also the overrides' templates
+    (another template, or another version of the same one), each once, the main one left out."""
 
     main: TemplateSpec
     mixed_policy: bool = False
     overrides: tuple[TemplateSpec, ...] = ()
+
+    @property
+    def specs(self) -> tuple[TemplateSpec, ...]:
+        return (self.main, *self.overrides)
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,9 @@ class TemplateView:
     default_version: int
     latest_version: int
     images: Mapping[int, str] = field(default_factory=dict)  # version number -> ImageId, where read
-    run_version: int | None = None  # a version whose description names this run (natural key)
+    # version a new version was made from -> the newest version this run made from it (the natural key:
+    # its description names the run and the source); with the job's image when the job knows it
+    run_versions: Mapping[int, int] = field(default_factory=dict)
 
     def resolve(self, spec: str) -> int:
         if spec == "$Latest":
@@ -134,6 +141,7 @@ class Observation:
     templates: Mapping[str, TemplateView] = field(default_factory=dict)
     command: CommandView | None = None
     image: ImageView | None = None
+    bake: Job | None = None  # the job of the group whose bake this one shares, as the run knows it now
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,9 @@ class Job:
     claimed: bool = False  # this run has written its lease on the group (memory only)
     salvaged_from: str | None = None  # the unreadable state tag this job was pieced together from (memory only)
     partly_read: bool = False  # ...and not all a restore needs could be read from it (memory only)
+    # The group that bakes the image this one will launch: one bake per template version and run. This
+    # group brings up no instance of its own; it is pointed at that bake's version (memory only).
+    bake_with: str | None = None
 
     def at(self, phase: Phase, now: float, **changes: object) -> Job:
         return replace(self, phase=phase, phase_started=now, **changes)  # type: ignore[arg-type]
@@ -310,12 +321,14 @@ class SetDefaultVersion:
 
 @dataclass(frozen=True)
 class UseTemplateVersion:
-    """Point the group (or its MixedInstancesPolicy) at version `version` of `template_id`."""
+    """Point the group's specification `current` of `template_id` (its LaunchTemplate, or in its
+    MixedInstancesPolicy every specification naming that template and version) at `version`."""
 
     group: str
     template_id: str
     version: int
     mixed_policy: bool
+    current: str = ""  # the version as the specification names it now ("1", "$Default"); "" for any
 
 
 Action = (

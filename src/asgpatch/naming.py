@@ -27,8 +27,17 @@ def command_comment(run_id: str, group: str) -> str:
     return f"asgpatch {run_id} {group}"[:100]
 
 
+VERSION_SOURCE = re.compile(r"patched image, from version (\d+)$")
+
+
 def version_description(run_id: str, source_version: int) -> str:
     return f"asgpatch {run_id}: patched image, from version {source_version}"
+
+
+def version_source(description: str) -> int | None:
+    """The version a version_description says it was made from."""
+    found = VERSION_SOURCE.search(description)
+    return int(found.group(1)) if found else None
 
 
 def date_of(now: float) -> str:

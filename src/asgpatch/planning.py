@@ -8,12 +8,22 @@ a reason.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from asgpatch.cloud import Discovery
-from asgpatch.model import Capacity, GroupView, Job, Observation, Phase, Settings, TemplateView
+from asgpatch.model import Capacity, GroupView, Job, Observation, Outcome, Phase, Settings, TemplateView
 from asgpatch.salvage import read_state
+from asgpatch.sharing import Candidate, lineage_of, share
 from asgpatch.state import LEASE_TAG, STATE_TAG, other_holder
+
+
+@dataclass(frozen=True)
+class Estate:
+    """What a run knows of the region beyond its own groups: the launch templates they name, and every
+    group (tagged or not) that names those templates too."""
+
+    templates: Mapping[str, TemplateView] = field(default_factory=dict)
+    template_users: Sequence[GroupView] = ()
 
 
 @dataclass(frozen=True)
@@ -24,7 +34,12 @@ class Intake:
 
 
 def take_in(
-    discovery: Discovery, run_id: str, settings: Settings, in_flight: Sequence[GroupView] = (), now: float = 0.0
+    discovery: Discovery,
+    run_id: str,
+    settings: Settings,
+    in_flight: Sequence[GroupView] = (),
+    now: float = 0.0,
+    estate: Estate | None = None,
 ) -> Intake:
     """Jobs for the tagged groups — resumed from their state tag when a stopped run left one, salvaged
     when the tag is unreadable — and for groups still in flight whose patch tag was removed since (they
@@ -53,7 +68,40 @@ def take_in(
         value = group.tags.get(settings.tag_key)
         have = f"{settings.tag_key}={value}" if value is not None else f"no {settings.tag_key} tag"
         skipped.append((group, f"does not carry {settings.tag_key}={settings.tag_value} (has {have})"))
-    return Intake(tuple(jobs), tuple(skipped), tuple(refused))
+    intake = Intake(tuple(jobs), tuple(skipped), tuple(refused))
+    if estate is None:
+        return intake
+    return with_shared_bakes(intake, {g.name: g for g in [*discovery.groups, *leftovers]}, estate)
+
+
+def with_shared_bakes(intake: Intake, views: Mapping[str, GroupView], estate: Estate) -> Intake:
+    """One bake per template version: groups sharing one follow its host (sharing.py); groups whose
+    patch would change what another group launches are skipped, before anything is touched."""
+    candidates = [
+        Candidate(views[job.group], job)
+        for job in intake.jobs
+        if job.group in views and job.salvaged_from is None and job.outcome not in (Outcome.FAILED, Outcome.SKIPPED)
+    ]
+    roles = share(candidates, estate.template_users, estate.templates)
+    jobs = [
+        replace(job, bake_with=roles.followers.get(job.group)) for job in intake.jobs if job.group not in roles.skipped
+    ]
+    skipped = [(views[name], reason) for name, reason in sorted(roles.skipped.items())]
+    return replace(intake, jobs=tuple(jobs), skipped=(*intake.skipped, *skipped))
+
+
+def bake_of(job: Job, views: Mapping[str, GroupView], templates: Mapping[str, TemplateView]) -> str:
+    """For `plan`: which version a follower shares, in words."""
+    group = views.get(job.group)
+    lineage = lineage_of(Candidate(group, job), templates) if group is not None else None
+    if lineage is None:
+        return f"shares the bake of {job.bake_with}"
+    template = templates.get(lineage[0])
+    name = template.name if template is not None and template.name else lineage[0]
+    return (
+        f"shares the bake of {job.bake_with} (one patch instance and image for version {lineage[1]} of {name}); "
+        "points the group at its new version; nothing else changes"
+    )
 
 
 def would(

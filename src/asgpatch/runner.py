@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, Discovery
 from asgpatch.config import RunConfig
-from asgpatch.model import Action, Capacity, Job, Outcome, Phase
-from asgpatch.planning import Intake, take_in, would
+from asgpatch.model import Action, Capacity, GroupView, Job, Outcome, Phase
+from asgpatch.planning import Estate, Intake, bake_of, take_in, would
 from asgpatch.report import GroupResult, build_report, result_from_job
 from asgpatch.salvage import Refused, read_state
 from asgpatch.tick import Engine
@@ -28,6 +28,7 @@ class Started:
     started_at: float
     discovery: Discovery
     intake: Intake
+    estate: Estate = field(default_factory=Estate)
 
 
 def start(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Started:
@@ -38,7 +39,18 @@ def start(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Started
         names = ", ".join(discovery.missing)
         raise UsageError(f"no Auto Scaling group named {names} in this account and region")
     in_flight = cloud.in_flight(config.asg_names)
-    return Started(run_id, started_at, discovery, take_in(discovery, run_id, settings, in_flight, started_at))
+    estate = read_estate(cloud, [*discovery.groups, *in_flight])
+    intake = take_in(discovery, run_id, settings, in_flight, started_at, estate)
+    return Started(run_id, started_at, discovery, intake, estate)
+
+
+def read_estate(cloud: Cloud, groups: Sequence[GroupView]) -> Estate:
+    """The templates the run's groups name, and every group in the region naming them (a few batched
+    reads; nothing when there is nothing to patch)."""
+    if not groups:
+        return Estate()
+    templates = cloud.template_views(groups)
+    return Estate(templates, cloud.template_users(sorted(templates)) if templates else ())
 
 
 def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
@@ -51,6 +63,11 @@ def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
     for job in started.intake.jobs:
         group = views.get(job.group)
         status, reason, version = would(job, group, observations.get(job.group), clock.now())
+        if job.bake_with and status == "would-patch":
+            reason = bake_of(job, views, started.estate.templates)
+        sharing = sorted(j.group for j in started.intake.jobs if j.bake_with == job.group)
+        if sharing and status == "would-patch":
+            reason += f"; the bake is shared with {', '.join(sharing)}"
         template = group.template.main.template_id if group and group.template else None
         capacity = group.capacity if group else None
         results.append(GroupResult(job.group, status, reason, template_id=template, previous_version=version,

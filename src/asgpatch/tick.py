@@ -51,6 +51,8 @@ class Engine:
         updated = {job.group: job for job in jobs}
         for job in active:
             observation = observations.get(job.group) or Observation(now=now, group=None)
+            if job.bake_with:
+                observation = replace(observation, bake=updated.get(job.bake_with))
             updated[job.group] = self._step(job, observation)
         result = [updated[job.group] for job in jobs]
         self._heartbeat(result, now)
@@ -78,7 +80,7 @@ class Engine:
             return list(jobs)
         result = []
         for job in jobs:
-            if job.phase is Phase.PENDING:
+            if job.phase is Phase.PENDING and not job.bake_with:  # a bake in flight still shares its image
                 if job.claimed:
                     self._quietly(ClearState(job.group, lease_only=True))
                 reason = "not started: the deadline passed before its turn"
@@ -101,11 +103,13 @@ class Engine:
             self.clock.sleep(self.poll_seconds)
 
     def _admitted(self, jobs: Sequence[Job]) -> list[Job]:
-        """Jobs in flight, plus pending ones while fewer than `concurrency` groups are in flight."""
+        """Jobs in flight, plus pending ones while fewer than `concurrency` groups are in flight.
+        Groups sharing another's bake hold no instance: they are always admitted and never counted."""
         in_flight = [j for j in jobs if j.phase not in (Phase.PENDING, Phase.DONE)]
-        room = max(0, self.concurrency - len(in_flight))
-        pending = [j for j in jobs if j.phase is Phase.PENDING][:room]
-        return in_flight + pending
+        sharing = [j for j in jobs if j.phase is Phase.PENDING and j.bake_with]
+        room = max(0, self.concurrency - sum(1 for j in in_flight if not j.bake_with))
+        pending = [j for j in jobs if j.phase is Phase.PENDING and not j.bake_with][:room]
+        return in_flight + sharing + pending
 
     def _step(self, job: Job, observation: Observation) -> Job:
         decision = decide(job, observation, self.settings)

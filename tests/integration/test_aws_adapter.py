@@ -449,10 +449,10 @@ def test_a_template_version_is_created_once_per_run_and_observed(cloud, sandbox,
         assert new["LaunchTemplateData"][kept] == source["LaunchTemplateData"][kept], kept
 
     view = observe_one(cloud, sandbox, job).templates[lt]
-    assert (view.default_version, view.latest_version, view.run_version) == (1, 2, 2)
+    assert (view.default_version, view.latest_version, view.run_versions) == (1, 2, {1: 2})
     assert view.images == {1: base, 2: patched} and view.name == f"lt-ver-{uid}"
     other_run = observe_one(cloud, sandbox, replace(job, run_id=naming.new_run_id(0))).templates[lt]
-    assert other_run.run_version is None
+    assert other_run.run_versions == {}
 
     cloud.act(SetDefaultVersion(lt, 2))
     assert ec2.describe_launch_templates(LaunchTemplateIds=[lt])["LaunchTemplates"][0]["DefaultVersionNumber"] == 2
@@ -470,7 +470,7 @@ def test_groups_sharing_a_template_in_one_run_each_find_their_own_version(cloud,
 
     job = Job(group=f"b-{uid}", run_id=run, phase=Phase.UPDATING_TEMPLATE, template_id=lt, source_version=1,
               image_id=second)  # fmt: skip
-    assert observe_one(cloud, sandbox, job).templates[lt].run_version == 3
+    assert observe_one(cloud, sandbox, job).templates[lt].run_versions == {1: 3}
 
 
 def test_use_template_version_on_a_plain_group(cloud, ec2, autoscaling, uid):

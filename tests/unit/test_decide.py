@@ -201,7 +201,7 @@ def test_a_relaunch_for_a_running_group_after_a_restart_uses_the_launch_time_rul
 def test_a_patched_group_keeps_the_relaunch_note_in_its_report():
     updating = job(Phase.UPDATING_TEMPLATE, instance_id="i-2", image_id="ami-9", new_version=5, relaunches=1,
                    reason="the patch instance i-1 was lost while patching; launched another")  # fmt: skip
-    view = replace(TEMPLATE, run_version=5)
+    view = replace(TEMPLATE, run_versions={3: 5})
     decision = decide(updating, obs(group(Capacity(1, 2, 1), (ready("i-2"),)), templates={"lt-1": view}), SETTINGS)
     assert decision.job.outcome is Outcome.PATCHED and "launched another" in decision.job.reason
 
@@ -273,7 +273,7 @@ def test_an_available_image_gets_a_version_from_the_one_the_group_uses():
 
 def test_updating_resumes_with_the_version_found_by_its_description():
     updating = job(Phase.UPDATING_TEMPLATE, instance_id="i-1", image_id="ami-9")
-    templates = {"lt-1": replace(TEMPLATE, run_version=5)}
+    templates = {"lt-1": replace(TEMPLATE, run_versions={3: 5})}
     decision = decide(updating, obs(group(Capacity(1, 2, 1), (ready(),)), templates=templates), SETTINGS)
     assert decision.job.new_version == 5
     assert not any(isinstance(a, CreateTemplateVersion) for a in decision.actions)
@@ -327,7 +327,7 @@ def test_a_restore_waits_for_the_stand_in_then_takes_it_out_not_a_serving_instan
 def test_a_tag_that_records_a_failure_outside_restoring_only_restores():
     """Format 2 records the outcome; a hand-edited tag can pair "failed" with a patching phase."""
     edited = job(Phase.UPDATING_TEMPLATE, new_version=5, outcome=Outcome.FAILED, reason="edited")
-    decision = decide(edited, obs(group(ZERO), templates={"lt-1": replace(TEMPLATE, run_version=5)}), SETTINGS)
+    decision = decide(edited, obs(group(ZERO), templates={"lt-1": replace(TEMPLATE, run_versions={3: 5})}), SETTINGS)
     assert decision.job.phase is Phase.RESTORING and decision.job.outcome is Outcome.FAILED
     assert kinds(decision) == ["WriteState"]
 
@@ -439,17 +439,17 @@ def test_override_templates_on_the_same_image_get_a_version_and_others_do_not():
         overrides=(TemplateSpec("lt-1", "3"), TemplateSpec("lt-x86", "$Default"), TemplateSpec("lt-arm", "1")),
     )  # fmt: skip
     templates = {
-        "lt-1": replace(TEMPLATE, run_version=5),
+        "lt-1": replace(TEMPLATE, run_versions={3: 5}),
         "lt-x86": TemplateView("lt-x86", "x86", default_version=2, latest_version=2, images={2: "ami-3"}),
         "lt-arm": TemplateView("lt-arm", "arm", default_version=1, latest_version=1, images={1: "ami-arm"}),
     }
     updating = job(Phase.UPDATING_TEMPLATE, instance_id="i-1", image_id="ami-9", new_version=5)
     first = decide(updating, obs(group(template=mixed), templates=templates), SETTINGS)
     assert first.actions == (CreateTemplateVersion("lt-x86", 2, "ami-9", "asgpatch r1: patched image, from version 2"),)
-    templates["lt-x86"] = replace(templates["lt-x86"], run_version=3)
+    templates["lt-x86"] = replace(templates["lt-x86"], run_versions={2: 3})
     second = decide(updating, obs(group(template=mixed), templates=templates), SETTINGS)
     assert second.job.phase is Phase.RESTORING
-    assert UseTemplateVersion("web", "lt-1", 5, True) in second.actions
+    assert UseTemplateVersion("web", "lt-1", 5, True, current="3") in second.actions
     assert SetDefaultVersion("lt-x86", 3) in second.actions
     assert not any(getattr(a, "template_id", None) == "lt-arm" for a in second.actions), "another image lineage"
 
@@ -547,3 +547,51 @@ def test_a_note_on_a_kept_unreadable_tag_stays_in_memory():
     decision = decide(partial, obs(view), SETTINGS)
     assert "min/max changed to 1/2" in decision.job.reason
     assert not any(isinstance(a, WriteState) for a in decision.actions)
+
+
+# --- a group that shares another group's bake -----------------------------------------------------
+
+
+def bake(phase: Phase, **changes: object) -> Job:
+    host = Job("web-host", "r1", phase, phase_started=NOW - 10, original=ZERO, template_id="lt-1", source_version=3,
+               source_image="ami-3", image_id="ami-9", new_version=5, claimed=True)  # fmt: skip
+    return replace(host, **changes)  # type: ignore[arg-type]
+
+
+def follower(**changes: object) -> Job:
+    return replace(job(), bake_with="web-host", **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("phase", [Phase.LAUNCHING, Phase.PATCHING, Phase.IMAGING, Phase.UPDATING_TEMPLATE])
+def test_a_follower_changes_nothing_while_its_bake_is_under_way(phase):
+    decision = decide(follower(), obs(group(capacity=Capacity(1, 3, 1)), bake=bake(phase, new_version=None)), SETTINGS)
+    assert decision.actions == () and decision.job == follower()
+
+
+def test_a_follower_is_pointed_at_the_bakes_version_once_the_bake_has_pointed_its_own_group():
+    host = bake(Phase.RESTORING, outcome=Outcome.PATCHED)
+    pinned = group(template=TemplateRef(TemplateSpec("lt-1", "3")), capacity=Capacity(1, 3, 1))
+    first = decide(follower(), obs(pinned, bake=host), SETTINGS)
+    assert kinds(first) == ["WriteState"] and first.job.phase is Phase.UPDATING_TEMPLATE
+    assert (first.job.image_id, first.job.new_version, first.job.original) == ("ami-9", 5, None)
+    templates = {"lt-1": replace(TEMPLATE, images={3: "ami-3", 4: "ami-4", 5: "ami-9"}, latest_version=5)}
+    second = decide(first.job, obs(pinned, templates=templates, bake=host), SETTINGS)
+    assert second.actions[0] == UseTemplateVersion("web", "lt-1", 5, False, current="3")
+    assert second.job.outcome is Outcome.PATCHED and second.job.phase is Phase.RESTORING
+    done = decide(second.job, obs(pinned, templates=templates), SETTINGS)
+    assert kinds(done) == ["WriteResult", "ClearState"], "nothing to restore: its capacity was never changed"
+
+
+@pytest.mark.parametrize(("outcome", "word"), [(Outcome.FAILED, "failed"), (Outcome.SKIPPED, "was skipped")])
+def test_a_follower_whose_bake_ended_without_a_patch_ends_the_same_way_untouched(outcome, word):
+    host = bake(Phase.DONE, outcome=outcome, new_version=None, reason="image ami-9 failed")
+    decision = decide(follower(), obs(group(), bake=host), SETTINGS)
+    assert decision.job.done and decision.job.outcome is outcome
+    assert f"shares the bake of web-host, which {word}: image ami-9 failed" in decision.job.reason
+    assert decision.actions == (ClearState("web", lease_only=True),)
+
+
+def test_a_follower_whose_template_changed_meanwhile_is_left_as_it_is():
+    moved = group(template=TemplateRef(TemplateSpec("lt-other", "1")))
+    decision = decide(follower(), obs(moved, bake=bake(Phase.RESTORING, outcome=Outcome.PATCHED)), SETTINGS)
+    assert decision.job.outcome is Outcome.SKIPPED and "changed during the run" in decision.job.reason

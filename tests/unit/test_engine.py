@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import pytest
 
+from asgpatch import runner
 from asgpatch.clock import FakeClock
 from asgpatch.cloud import CloudError
+from asgpatch.config import RunConfig
 from asgpatch.model import (
     Capacity,
     CreateImage,
@@ -289,3 +294,34 @@ def test_a_second_lost_patch_instance_fails_the_group_and_restores_it(cloud, clo
     _restored(cloud, "web", capacity)
     assert {i.instance_id for i in cloud.groups["web"].instances if not i.terminated} == serving
     assert cloud.images_made == {}
+
+
+def _shared_run(
+    cloud: FakeCloud, clock: FakeClock, settings: Settings = FAST, concurrency: int = 1
+) -> dict[str, dict[str, Any]]:
+    """`asgpatch run` on the fake: the run plans its bakes before it starts (runner.start)."""
+    config = RunConfig(concurrency=concurrency, poll_seconds=10, settings=settings)
+    report = runner.run(cloud, config, RUN, clock)
+    return {entry["name"]: entry for entry in report["groups"]}
+
+
+def test_groups_on_one_version_share_one_bake_whatever_the_concurrency(cloud, clock):
+    cloud.add_group("web-a", Capacity(0, 2, 0), version="$Default")
+    cloud.add_group("web-b", Capacity(0, 2, 0), version="1")
+    cloud.add_group("web-c", Capacity(0, 2, 0), version="$Latest")
+    entries = _shared_run(cloud, clock, concurrency=1)
+    assert [entries[n]["status"] for n in ("web-a", "web-b", "web-c")] == ["patched"] * 3
+    made = [a for a in cloud.calls if isinstance(a, CreateImage)]
+    assert len(made) == 1 and len({entries[n]["image_id"] for n in entries}) == 1
+    assert {cloud.image_in_use(n) for n in ("web-a", "web-b", "web-c")} == {entries["web-a"]["image_id"]}
+    scaled = {a.group for a in cloud.calls if isinstance(a, SetCapacity)}
+    assert scaled == {"web-a"}, "only the host brings up a patch instance"
+
+
+def test_a_bake_in_flight_at_the_deadline_still_patches_the_groups_that_share_it(cloud, clock):
+    cloud.add_group("web-a", Capacity(0, 2, 0), version="1")
+    cloud.add_group("web-b", Capacity(0, 2, 0), version="1")
+    deadline = clock.now() + 60  # the host is launching when it passes
+    entries = _shared_run(cloud, clock, settings=replace(FAST, deadline=deadline))
+    assert entries["web-a"]["status"] == entries["web-b"]["status"] == "patched"
+    assert cloud.image_in_use("web-b") == entries["web-a"]["image_id"]

@@ -58,6 +58,7 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
+from asgpatch.sharing import HOST_BLOCKERS
 from asgpatch.state import LEASE_TAG, PROCESS_CODES, RESULT_TAG, STATE_TAG, encode, lease_value, was_there
 from asgpatch.tick import Engine
 from tests.fakes import FakeCloud, FakeTemplate
@@ -189,8 +190,22 @@ def build(scenario: Scenario) -> tuple[FakeCloud, FakeClock, dict[str, frozenset
 
 
 def unfinished(cloud: FakeCloud) -> list[str]:
-    """Groups a new run must take on: in flight (state tag) or never finished (no result yet)."""
-    return [name for name, g in cloud.groups.items() if STATE_TAG in g.tags or RESULT_TAG not in g.tags]
+    """Groups a new run must take on: in flight (state tag) or never finished (no result yet), except
+    those whose owner suspended what a patch needs: every run leaves them alone."""
+    return [
+        name for name, g in cloud.groups.items()
+        if (STATE_TAG in g.tags or RESULT_TAG not in g.tags) and not g.suspended & HOST_BLOCKERS
+    ]  # fmt: skip
+
+
+def assert_left_alone(cloud: FakeCloud, spec: GroupSpec, runs: Runs) -> None:
+    """A group whose owner suspended Launch or Terminate is skipped at once, naming the process, and
+    nothing of it is changed."""
+    group = cloud.groups[spec.name]
+    assert (group.capacity, group.suspended, group.tags) == (spec.capacity, set(spec.suspended), PATCH_TAG)
+    assert not [a for a in cloud.calls if spec.name in (getattr(a, "group", None), *getattr(a, "groups", ()))]
+    entry = runs.final[spec.name]
+    assert entry["status"] == "skipped" and any(p in entry["reason"] for p in spec.suspended & HOST_BLOCKERS)
 
 
 GAVE_UP = ("not started", "restore incomplete")
@@ -209,7 +224,12 @@ def run_with_crashes(cloud: FakeCloud, clock: FakeClock, scenario: Scenario) -> 
     with --asg to the groups not finished yet) until every group is finished."""
     runs = Runs()
     crashes = list(scenario.crashes)
-    while names := unfinished(cloud):
+
+    def still_to_run() -> list[str]:  # and a group left alone is in at least one finished run's report
+        alone = [n for n, g in cloud.groups.items() if g.suspended & HOST_BLOCKERS and n not in runs.final]
+        return sorted({*unfinished(cloud), *alone})
+
+    while names := still_to_run():
         bound = len(scenario.crashes) + sum(scenario.errors.values()) + EXTRA_RUNS
         assert len(runs.run_ids) < bound, f"still unfinished after {len(runs.run_ids)} runs: {names}"
         run_id = f"20261127T04{len(runs.run_ids):02d}00Z-abcd"
@@ -317,6 +337,10 @@ def test_any_world_any_failure_any_crash_ends_done_and_restored(scenario: Scenar
 
     raised = sum(scenario.errors.values()) - sum(cloud.errors_left.values())
     for spec in scenario.groups:
+        if spec.suspended & HOST_BLOCKERS:
+            assert_left_alone(cloud, spec, runs)
+            event("owner suspended Launch or Terminate: left alone")
+            continue
         assert_restored(cloud, spec, serving[spec.name], runs)
         result = last_result(cloud, spec.name)
         assert result["run_id"] in runs.run_ids
@@ -442,7 +466,7 @@ def template_views(draw: st.DrawFn, template_id: str) -> TemplateView:
         default_version=draw(st.integers(1, latest)),
         latest_version=latest,
         images=images,
-        run_version=draw(st.none() | st.integers(1, latest + 1)),
+        run_versions=draw(st.dictionaries(st.integers(1, latest), st.integers(1, latest + 1), max_size=2)),
     )
 
 

@@ -17,10 +17,12 @@ from asgpatch.aws import observe as observing
 from asgpatch.aws import write
 from asgpatch.aws.api import Api
 from asgpatch.aws.errors import Caller
+from asgpatch.aws.groups import template_users
 from asgpatch.aws.images import images_by_id
 from asgpatch.aws.session import Clients, connect
+from asgpatch.aws.templates import templates_named_by
 from asgpatch.cloud import Discovery
-from asgpatch.model import Action, GroupView, ImageView, Job, Observation
+from asgpatch.model import Action, GroupView, ImageView, Job, Observation, TemplateView
 
 __all__ = ["AwsCloud", "Clients", "connect"]
 
@@ -40,6 +42,12 @@ class AwsCloud:
 
     def in_flight(self, names: Sequence[str] = ()) -> tuple[GroupView, ...]:
         return discovering.in_flight(self.api, names)
+
+    def template_users(self, template_ids: Sequence[str]) -> tuple[GroupView, ...]:
+        return template_users(self.api, template_ids) if template_ids else ()
+
+    def template_views(self, groups: Sequence[GroupView]) -> dict[str, TemplateView]:
+        return templates_named_by(self.api, groups)
 
     def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
         return observing.observe(self.api, jobs, now)

@@ -40,6 +40,18 @@ def describe_tagged(api: Api, tag_key: str, tag_value: str) -> list[Raw]:
     ]
 
 
+def template_users(api: Api, template_ids: Iterable[str]) -> tuple[GroupView, ...]:
+    """Every group in the region that names one of these templates: all groups, 100 a page (a launch
+    template is shared property, so whoever names it counts, tagged or not)."""
+    wanted = set(template_ids)
+    fn = api.autoscaling.describe_auto_scaling_groups
+    views = group_views(api, api.items(fn, "AutoScalingGroups", MaxRecords=100))
+    return tuple(
+        view for view in views
+        if view.template is not None and any(spec.template_id in wanted for spec in view.template.specs)
+    )  # fmt: skip
+
+
 def describe_with_tag_key(api: Api, tag_key: str) -> list[Raw]:
     """Every group carrying the tag `tag_key`, whatever its value (groups a run left in flight)."""
     fn = api.autoscaling.describe_auto_scaling_groups
@@ -131,11 +143,8 @@ def template_ref(raw: Raw, ids: Mapping[str, str]) -> TemplateRef | None:
     if not specs:
         return None
     main = specs[0]
-    overrides: dict[str, TemplateSpec] = {}
-    for spec in specs[1:]:
-        if spec.template_id != main.template_id:
-            overrides.setdefault(spec.template_id, spec)
-    return TemplateRef(main=main, mixed_policy=True, overrides=tuple(overrides.values()))
+    overrides = tuple(dict.fromkeys(spec for spec in specs[1:] if spec != main))
+    return TemplateRef(main=main, mixed_policy=True, overrides=overrides)
 
 
 def group_view(raw: Raw, ids: Mapping[str, str]) -> GroupView:

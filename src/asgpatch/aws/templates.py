@@ -53,8 +53,9 @@ def needs_of(jobs: Sequence[Job], views: Mapping[str, GroupView | None]) -> dict
         for spec in specs:
             need = needs.setdefault(spec.template_id, Need())
             need.specs.add(spec.version)
-            # Override templates of a mixed policy get their own version of this run: look for it.
-            need.search |= job.phase is Phase.UPDATING_TEMPLATE and spec.template_id != job.template_id
+            # Overrides on the same image (another template, or another version of this one) get their
+            # own version of this run: look for it.
+            need.search |= job.phase is Phase.UPDATING_TEMPLATE
         if job.template_id:
             need = needs.setdefault(job.template_id, Need())
             need.numbers.update(n for n in (job.source_version, job.new_version) if n is not None)
@@ -156,16 +157,29 @@ def template_views(
     return views, read
 
 
-def run_version(versions: Mapping[int, Version], job: Job) -> int | None:
-    """The newest version that names this run and (when the job knows its image) uses that image:
-    groups sharing a template in one run each get their own version."""
-    for number in sorted(versions, reverse=True):
+def templates_named_by(api: Api, groups: Sequence[GroupView]) -> dict[str, TemplateView]:
+    """The templates these groups name, with the images of the versions they name."""
+    needs: dict[str, Need] = {}
+    for group in groups:
+        for spec in group.template.specs if group.template is not None else ():
+            needs.setdefault(spec.template_id, Need()).specs.add(spec.version)
+    return template_views(api, needs)[0] if needs else {}
+
+
+def run_versions(versions: Mapping[int, Version], job: Job) -> dict[int, int]:
+    """Source version -> the newest version made from it that names this run and (when the job knows
+    its image) uses that image."""
+    made: dict[int, int] = {}
+    for number in sorted(versions):
         version = versions[number]
-        if naming.mentions_run(version.description, job.run_id) and (
-            not job.image_id or version.image_id == job.image_id
+        source = naming.version_source(version.description)
+        if (
+            source is not None
+            and naming.mentions_run(version.description, job.run_id)
+            and (not job.image_id or version.image_id == job.image_id)
         ):
-            return number
-    return None
+            made[source] = number
+    return made
 
 
 def observe_templates(
@@ -188,6 +202,6 @@ def observe_templates(
         mine = {tid: shared[tid] for tid in dict.fromkeys(ids) if tid in shared}
         if job.phase is Phase.UPDATING_TEMPLATE:
             for tid in mine:
-                mine[tid] = replace(mine[tid], run_version=run_version(read[tid], job))
+                mine[tid] = replace(mine[tid], run_versions=run_versions(read[tid], job))
         answer[job.group] = mine
     return answer

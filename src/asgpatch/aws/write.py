@@ -295,14 +295,19 @@ def _template_name(api: Api, template_id: str, policy: Mapping[str, Any]) -> str
     return str(answer["LaunchTemplates"][0]["LaunchTemplateName"])
 
 
-def repoint(policy: Mapping[str, Any], template_id: str, name: str | None, version: str) -> dict[str, Any]:
-    """The policy with every specification of `template_id` (by id, or by `name`) at `version`;
-    each specification names the template by id or by name, never both, as AWS requires."""
+def repoint(
+    policy: Mapping[str, Any], template_id: str, name: str | None, version: str, current: str = ""
+) -> dict[str, Any]:
+    """The policy with every specification of `template_id` (by id, or by `name`) that names version
+    `current` (any version when empty) at `version`; the others, such as an override on another
+    lineage of the same template, keep theirs. Each specification names the template by id or by
+    name, never both, as AWS requires."""
     updated = copy.deepcopy(dict(policy))
     for spec in _specs(updated):
-        if spec.get("LaunchTemplateId") == template_id or (
+        same_template = spec.get("LaunchTemplateId") == template_id or (
             name and not spec.get("LaunchTemplateId") and spec.get("LaunchTemplateName") == name
-        ):
+        )
+        if same_template and (not current or str(spec.get("Version") or "$Default") == current):
             spec["Version"] = version
         if spec.get("LaunchTemplateId"):
             spec.pop("LaunchTemplateName", None)
@@ -326,7 +331,7 @@ def use_version(api: Api, action: UseTemplateVersion) -> Result:
         )
     policy = raw["MixedInstancesPolicy"]
     name = _template_name(api, action.template_id, policy)
-    updated = repoint(policy, action.template_id, name, version)
+    updated = repoint(policy, action.template_id, name, version, action.current)
     api.call(fn, AutoScalingGroupName=action.group, MixedInstancesPolicy=updated)
     return None
 
