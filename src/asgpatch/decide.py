@@ -51,6 +51,7 @@ from asgpatch.state import (
     INCOMPLETE,
     LEASE_TAG,
     STATE_TAG,
+    TAG_VALUE_LIMIT,
     names_run,
     other_holder,
     read_lease,
@@ -361,15 +362,16 @@ def _create_image(job: Job, obs: Observation, settings: Settings) -> CreateImage
     name = naming.image_name(job.group, job.run_id)
     tags = {
         "Name": name,
-        "asgpatch:group": job.group,
-        "asgpatch:run": job.run_id,
+        naming.IMAGE_GROUP_TAG: job.group,
+        naming.IMAGE_RUN_TAG: job.run_id,
         "asgpatch:source-ami": job.source_image or "unknown",
         "asgpatch:date": naming.date_of(obs.now),
     }
+    tags = {key: value[:TAG_VALUE_LIMIT] for key, value in tags.items()}  # an alias can be long
     return CreateImage(
         instance_id=job.instance_id or "",
         name=name,
-        description=f"{job.group} patched by asgpatch run {job.run_id} from {job.source_image or 'unknown'}",
+        description=naming.image_description(job.group, job.run_id, job.source_image or "unknown"),
         no_reboot=settings.no_reboot,
         tags=tags,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from datetime import UTC, datetime
@@ -15,11 +16,26 @@ def new_run_id(now: float) -> str:
     return f"{stamp}-{secrets.token_hex(2)}"
 
 
+IMAGE_GROUP_TAG, IMAGE_RUN_TAG = "asgpatch:group", "asgpatch:run"  # on every image and snapshot asgpatch makes
+AMI_NAME_LIMIT = 128
+AMI_DESCRIPTION_LIMIT = 255
+GROUP_DIGEST = 12  # hex characters of a hash of the exact group name
+
+
 def image_name(group: str, run_id: str) -> str:
-    """AMI names are unique per account and region (3-128 characters of a small alphabet)."""
-    suffix = f"-{run_id}"
-    base = _AMI_NAME_UNSAFE.sub("_", f"asgpatch-{group}")
-    return base[: 128 - len(suffix)] + suffix
+    """AMI names are unique per account and region (3-128 characters of a small alphabet), group names
+    are not in it (1-255 characters, almost any): the name shows as much of the group as fits, made
+    safe, and a hash of the exact group name, so `web+a` and `web=a` never share one."""
+    digest = hashlib.sha256(group.encode()).hexdigest()[:GROUP_DIGEST]
+    suffix = f"-{digest}-{run_id}"
+    shown = _AMI_NAME_UNSAFE.sub("_", group)[: AMI_NAME_LIMIT - len("asgpatch-") - len(suffix)]
+    return f"asgpatch-{shown}{suffix}"
+
+
+def image_description(group: str, run_id: str, source_image: str) -> str:
+    """CreateImage's Description holds at most 255 characters: the group's name is cut to fit."""
+    tail = f" patched by asgpatch run {run_id} from {source_image}"[: AMI_DESCRIPTION_LIMIT - 1]
+    return group[: AMI_DESCRIPTION_LIMIT - len(tail)] + tail
 
 
 def command_comment(run_id: str, group: str) -> str:

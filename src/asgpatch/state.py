@@ -77,11 +77,28 @@ def _int(value: int | None) -> str:
 
 
 def encode(job: Job) -> str:
+    """The tag value; always within the tag's 256 characters for a job the engine makes: what does not
+    fit gives way, least needed first — the reason is cut, then the earlier instances become "+",
+    then the source image (only named in the report and the image's tags; an alias such as
+    `resolve:ssm:…` can be long) is left out. StateError only for a job no engine makes ('|' in an
+    id, or ids too long for any room)."""
+    for source_image in (job.source_image, None):
+        fields = _fields(job, source_image)
+        if any("|" in f for f in fields):
+            raise StateError("a state field contains '|'")
+        fields[14] = _preexisting(job, TAG_VALUE_LIMIT - len("|".join(fields)))
+        head = "|".join(fields)
+        if len(head) <= TAG_VALUE_LIMIT:
+            return head + job.reason.replace("|", "/")[: TAG_VALUE_LIMIT - len(head)]
+    raise StateError(f"state needs {len(head)} characters, more than the tag's {TAG_VALUE_LIMIT}")
+
+
+def _fields(job: Job, source_image: str | None) -> list[str]:
     capacity = "" if job.original is None else f"{job.original.min},{job.original.max},{job.original.desired}"
     template = ""
     if job.template_id:
         template = f"{job.template_id}:{_int(job.source_version)}>{_int(job.new_version)}"
-    fields = [
+    return [
         FORMAT_VERSION,
         job.run_id,
         job.phase.value,
@@ -95,22 +112,12 @@ def encode(job: Job) -> str:
         job.command_id or "",
         job.image_id or "",
         template,
-        job.source_image or "",
-        "",  # preexisting: filled below with what room is left
+        source_image or "",
+        "",  # preexisting: filled with what room is left
         _int(job.relaunches or None),
         job.outcome.value if job.outcome is not None else "",
         "",
     ]
-    if any("|" in f for f in fields):
-        raise StateError("a state field contains '|'")
-    fields[14] = _preexisting(job, TAG_VALUE_LIMIT - len("|".join(fields)))
-    head = "|".join(fields)
-    room = TAG_VALUE_LIMIT - len(head)
-    reason = job.reason.replace("|", "/")[: max(0, room)]
-    value = head + reason
-    if len(value) > TAG_VALUE_LIMIT:
-        raise StateError(f"state needs {len(value)} characters, more than the tag's {TAG_VALUE_LIMIT}")
-    return value
 
 
 def _preexisting(job: Job, room: int) -> str:

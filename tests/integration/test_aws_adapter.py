@@ -20,7 +20,7 @@ import pytest
 from asgpatch import naming, state
 from asgpatch.aws import AwsCloud, connect
 from asgpatch.aws.session import NO_CREDENTIALS, NO_REGION
-from asgpatch.cloud import SetupError
+from asgpatch.cloud import CloudError, SetupError
 from asgpatch.model import (
     CancelCommand,
     Capacity,
@@ -414,6 +414,24 @@ def test_create_image_is_idempotent_by_name_and_observed_until_available(cloud, 
     remaining = ec2.describe_snapshots(Filters=[{"Name": "tag:asgpatch:run", "Values": [job.run_id]}])["Snapshots"]
     assert remaining == []
     assert observe_one(cloud, sandbox, replace(job, image_id=image_id)).image is None
+
+
+def test_an_image_that_only_shares_the_name_is_never_taken_for_this_runs(cloud, sandbox, ec2, autoscaling, uid):
+    lt, _ = template(ec2, f"lt-squat-{uid}")
+    group = builders.group(autoscaling, f"squat-{uid}", lt, tags={tag_key(uid): "true"})
+    instance = running(sandbox, cloud, autoscaling, group, online=False)
+    job = job_at(sandbox, group, Phase.IMAGING, instance_id=instance)
+    name = naming.image_name(group, job.run_id)
+    squatter = ec2.create_image(
+        InstanceId=instance, Name=name, TagSpecifications=[
+            {"ResourceType": "image", "Tags": [{"Key": "asgpatch:group", "Value": "someone-else"}]}
+        ],
+    )["ImageId"]  # fmt: skip
+    tags = {"asgpatch:group": group, "asgpatch:run": job.run_id}
+    with pytest.raises(CloudError) as caught:
+        cloud.act(CreateImage(instance, name, f"patched {group}", True, tags))
+    assert caught.value.code == "InvalidAMIName.Duplicate"
+    assert observe_one(cloud, sandbox, job).image is None, f"{squatter} is not this run's image"
 
 
 def test_a_failed_image_is_observed_with_its_reason(cloud, sandbox, ec2, autoscaling, uid):

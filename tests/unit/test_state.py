@@ -138,3 +138,19 @@ def test_instances_before_the_scale_up_are_remembered_until_the_patch_instance_i
     crowded = Job("web", "r1", Phase.LAUNCHING, preexisting=frozenset(f"i-{n:017x}" for n in range(40)))
     assert len(encode(crowded)) <= TAG_VALUE_LIMIT
     assert decode("web", encode(crowded)).preexisting == {"+"}, "too many to list: marked, the time rule decides"
+
+
+ALIAS = "resolve:ssm:/aws/service/ami-amazon-linux-latest/" + "al2023-ami-kernel-default-x86_64" * 6
+
+
+@given(jobs)
+def test_a_long_alias_as_source_image_gives_way_and_the_tag_still_fits(job: Job):
+    """AWS's own AL2023 alias (or a long parameter path) in the template's ImageId must not make the
+    state unrecordable: the source image is left out, and everything a restore needs stays."""
+    value = encode(replace(job, source_image=ALIAS))
+    assert len(value) <= TAG_VALUE_LIMIT
+    back = decode("web", value)
+    assert back.source_image in (None, ALIAS)
+    assert (back.original, back.we_suspended, back.was_suspended, back.instance_id) == (
+        job.original, job.we_suspended, job.was_suspended, job.instance_id
+    )  # fmt: skip

@@ -6,7 +6,7 @@ Ids go in an `image-id` filter, not ImageIds: ImageIds fails the whole call when
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -45,13 +45,18 @@ def images_by_id(api: Api, image_ids: Iterable[str]) -> dict[str, ImageView]:
     return found
 
 
-def images_by_name(api: Api, names: Iterable[str]) -> dict[str, ImageView]:
-    """Our own images with these names (AMI names are unique per account and region)."""
+def images_by_name(api: Api, owners: Mapping[str, tuple[str, str]]) -> dict[str, ImageView]:
+    """Our own images with these names (AMI names are unique per account and region) that are provably
+    the image a run made for a group: name -> (group, run) must match their asgpatch:group and
+    asgpatch:run tags. An image that only shares the name is not taken for ours."""
     found: dict[str, ImageView] = {}
-    for chunk in chunks(names, PER_CALL):
+    for chunk in chunks(owners, PER_CALL):
         wanted = [{"Name": "name", "Values": chunk}]
         for raw in api.items(api.ec2.describe_images, "Images", Owners=["self"], Filters=wanted):
-            found[raw["Name"]] = image_view(raw)
+            tags = {t.get("Key"): t.get("Value") for t in raw.get("Tags") or []}
+            group, run = owners.get(raw["Name"], ("", ""))
+            if (tags.get(naming.IMAGE_GROUP_TAG), tags.get(naming.IMAGE_RUN_TAG)) == (group, run):
+                found[raw["Name"]] = image_view(raw)
     return found
 
 
@@ -67,7 +72,7 @@ def observe_images(api: Api, jobs: Iterable[Job]) -> dict[str, ImageView]:
     jobs = list(jobs)
     by_id = images_by_id(api, [j.image_id for j in jobs if j.image_id])
     lost = {naming.image_name(j.group, j.run_id): j for j in jobs if not j.image_id and _may_have_image(j)}
-    by_name = images_by_name(api, lost) if lost else {}
+    by_name = images_by_name(api, {name: (job.group, job.run_id) for name, job in lost.items()}) if lost else {}
     found = {j.group: by_id[j.image_id] for j in jobs if j.image_id and j.image_id in by_id}
     found.update({job.group: by_name[name] for name, job in lost.items() if name in by_name})
     return found

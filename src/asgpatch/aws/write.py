@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from asgpatch import state
+from asgpatch import naming, state
 from asgpatch.aws.api import Api
 from asgpatch.aws.commands import DOCUMENT
 from asgpatch.aws.errors import TRANSIENT
@@ -59,7 +59,13 @@ def _tag(api: Api, group: str, key: str, value: str) -> None:
 
 
 def write_state(api: Api, action: WriteState) -> Result:
-    _tag(api, action.job.group, state.STATE_TAG, state.encode(action.job))
+    """A job that cannot be recorded is a failed step like any other (the engine then fails and restores
+    the group), never an exception out of the engine."""
+    try:
+        value = state.encode(action.job)
+    except state.StateError as error:
+        raise CloudError("StateNotRecordable", str(error), "CreateOrUpdateTags") from None
+    _tag(api, action.job.group, state.STATE_TAG, value)
     return None
 
 
@@ -209,8 +215,9 @@ def create_image(api: Api, action: CreateImage) -> Result:
     except CloudError as error:
         if error.code != "InvalidAMIName.Duplicate":
             raise
-        existing = images_by_name(api, [action.name]).get(action.name)
-        if existing is None:
+        owner = (action.tags.get(naming.IMAGE_GROUP_TAG, ""), action.tags.get(naming.IMAGE_RUN_TAG, ""))
+        existing = images_by_name(api, {action.name: owner}).get(action.name)
+        if existing is None:  # the name is taken by an image that is not provably this one
             raise
         return existing.image_id
 

@@ -14,6 +14,7 @@ from moto.ec2.utils import random_ami_id
 
 from asgpatch_sandbox.services.ec2_images import (
     SYNTHETIC_ROOT,
+    check_description,
     check_name,
     new_ami,
     root_first,
@@ -56,6 +57,7 @@ def _synthetic_snapshot(backend: Any, ebs: dict[str, Any], ami_id: str) -> Any:
 
 def register_image(backend: Any, params: dict[str, Any]) -> Any:
     name = check_name(backend, params.get("Name"))
+    check_description(params.get("Description"))
     tags = split_tags(params.get("TagSpecifications") or [], ("image",))
     root = params.get("RootDeviceName") or "/dev/sda1"
     given = list(params.get("BlockDeviceMappings") or [])

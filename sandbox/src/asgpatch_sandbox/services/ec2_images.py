@@ -1,8 +1,9 @@
 """EC2 images (AMIs) and their snapshots as AWS behaves and moto does not.
 
 - CreateImage checks the instance (exists, running or stopped), the name (AWS's characters, 3-128
-  long) and that no image of the account and region already has that name: the patcher uses the
-  name as an idempotency key, so a retried CreateImage must fail with InvalidAMIName.Duplicate.
+  long), the description (at most 255 characters) and that no image of the account and region
+  already has that name: the patcher uses the name as an idempotency key, so a retried CreateImage
+  must fail with InvalidAMIName.Duplicate.
 - A new image is `pending` until `timings.image_seconds` have passed, then `available`; an instance
   whose group is tagged `sandbox:image=fail` yields a `failed` image with a StateReason.
 - Its block device mappings are the instance's volumes, each with a new snapshot of that volume
@@ -25,6 +26,7 @@ from moto.core.responses import ActionResult
 from moto.ec2.exceptions import (
     EC2ClientError,
     InvalidAMIIdError,
+    InvalidParameterValue,
     InvalidTaggableResourceType,
     MalformedAMIIdError,
     UnvailableAMIIdError,
@@ -42,6 +44,7 @@ MALFORMED_NAME_MESSAGE = (
     "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, "
     "'(', ')', '.', '-', '/' and '_'"
 )
+DESCRIPTION_LIMIT = 255
 IMAGEABLE_STATES = ("running", "stopped")
 IMAGE_TAG_TYPES = ("image", "snapshot")
 FAILED_REASON = {
@@ -132,6 +135,17 @@ def root_first(mappings: list[dict[str, Any]], root: str) -> list[dict[str, Any]
 
 
 # --- validation ----------------------------------------------------------------------------------
+
+
+def check_description(description: str | None) -> str:
+    """AMI descriptions hold at most 255 characters (CreateImage / RegisterImage reference)."""
+    text = description or ""
+    if len(text) > DESCRIPTION_LIMIT:
+        raise InvalidParameterValue(
+            f"Value ({text[:40]}...) for parameter description is invalid. "
+            f"Length exceeds maximum of {DESCRIPTION_LIMIT} characters."
+        )
+    return text
 
 
 def check_name(backend: Any, name: str | None) -> str:
@@ -237,6 +251,7 @@ def create_image(
     world = current()
     instance = _imageable_instance(backend, instance_id)
     check_name(backend, name)
+    check_description(description)
     tags = split_tags(tag_specs, IMAGE_TAG_TYPES)
     source = backend.amis.get(instance.image_id)
     ami_id = random_ami_id()
