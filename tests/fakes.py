@@ -16,6 +16,7 @@ from asgpatch.model import (
     Capacity,
     ClearState,
     CommandView,
+    ComplianceView,
     CreateImage,
     CreateTemplateVersion,
     DeregisterImage,
@@ -24,6 +25,8 @@ from asgpatch.model import (
     InstanceView,
     Job,
     Observation,
+    PatchCounts,
+    Phase,
     ProtectInstance,
     ResumeProcesses,
     SendPatchCommand,
@@ -171,6 +174,7 @@ class FakeCloud:
                 templates={t.template_id: self._template_view(t, job) for t in self.templates.values()},
                 command=self._command_view(job),
                 image=self._image_view(job),
+                compliance=self._compliance_view(job),
             )
         return answer
 
@@ -267,6 +271,17 @@ class FakeCloud:
         if self.clock.now() < command.sent + PATCH or mode == "hang":
             return "InProgress"
         return "Failed" if mode == "fail" else "Success"
+
+    def _compliance_view(self, job: Job) -> ComplianceView | None:
+        """Patch Manager's report once a patch command succeeded: everything installed, or with the
+        group's fail knob "patch": "partial", two patches failed though the command succeeded."""
+        command = self._command_view(job)
+        if job.phase is not Phase.PATCHING or command is None or command.status != "Success":
+            return None
+        group = self.groups.get(job.group)
+        failed = 2 if group is not None and group.fail.get("patch") == "partial" else 0
+        sent = self.commands[command.command_id].sent
+        return ComplianceView(PatchCounts(14 - failed, 0, failed), "Install", ended=sent + PATCH)
 
     def _image_view(self, job: Job) -> ImageView | None:
         image = self.images_made.get(job.image_id or "")

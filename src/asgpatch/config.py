@@ -157,6 +157,16 @@ def _choice(*allowed: str) -> Callable[[object, bool], str]:
     return parse
 
 
+def _operation(value: object, from_text: bool) -> str:
+    """Only an Install produces an image worth baking: a Scan would bake the instance unpatched."""
+    if _string(value).strip().lower() == "scan":
+        raise _Invalid(
+            "{label} Scan would bake an image that was never patched: asgpatch runs AWS-RunPatchBaseline "
+            "with Install only (got {got})"
+        )
+    return _choice("Install")(value, from_text)
+
+
 def _whole_number(low: int, high: int) -> Callable[[object, bool], int]:
     requirement = f"{{label}} must be a whole number from {low} to {high} (got {{got}})"
 
@@ -278,7 +288,7 @@ KEYS: tuple[Key, ...] = (
     Key("output", _choice("text", "json"), "text", "text or json"),
     Key("report", _optional_text, None, "also write the JSON report to this file"),
     Key("sns_topic_arn", _topic_arn, None, "SNS topic for the summary and failure messages"),
-    Key("operation", _choice("Install", "Scan"), _DEFAULTS.operation, "AWS-RunPatchBaseline Operation"),
+    Key("operation", _operation, _DEFAULTS.operation, "AWS-RunPatchBaseline Operation: Install (a Scan is refused)"),
     Key(
         "reboot_option",
         _choice("RebootIfNeeded", "NoReboot"),
@@ -286,6 +296,12 @@ KEYS: tuple[Key, ...] = (
         "AWS-RunPatchBaseline RebootOption",
     ),
     Key("no_reboot", _boolean, _DEFAULTS.no_reboot, "CreateImage NoReboot"),
+    Key(
+        "compliance",
+        _choice("required", "report"),
+        _DEFAULTS.compliance,
+        "patches missing or failed after the Install: required fails the group; report bakes anyway",
+    ),
     Key("launch_timeout", _seconds(MAX_TIMEOUT), _DEFAULTS.launch_timeout, "seconds for the instance to be InService"),
     Key("ssm_timeout", _seconds(MAX_TIMEOUT), _DEFAULTS.ssm_timeout, "seconds for SSM to report it Online"),
     Key("patch_timeout", _seconds(MAX_TIMEOUT), _DEFAULTS.patch_timeout, "seconds for the patch command"),
@@ -460,6 +476,7 @@ def _build(values: Mapping[str, Any], path: str | None, sources: Mapping[str, st
         operation=values["operation"],
         reboot_option=values["reboot_option"],
         no_reboot=values["no_reboot"],
+        compliance=values["compliance"],
         launch_timeout=float(values["launch_timeout"]),
         ssm_timeout=float(values["ssm_timeout"]),
         patch_timeout=float(values["patch_timeout"]),

@@ -185,6 +185,7 @@ def _pending(job: Job, obs: Observation, group: GroupView, settings: Settings) -
         source_version=source,
         source_image=template.images.get(source),
         preexisting=frozenset(i.instance_id for i in group.instances),
+        isolated_since=now,
     )
     launching = preparing.at(Phase.LAUNCHING, now, launch_requested=now)
     actions: list[Action] = [WriteState(preparing)]
@@ -205,6 +206,7 @@ def _prepare_again(job: Job, obs: Observation, group: GroupView) -> Decision:
         launch_requested=obs.now,
         original=group.capacity,
         preexisting=frozenset(i.instance_id for i in group.instances),
+        isolated_since=job.isolated_since or job.phase_started,
     )
     actions: list[Action] = []
     missing = job.we_suspended - group.suspended
@@ -347,8 +349,7 @@ def _patching(job: Job, obs: Observation, group: GroupView, settings: Settings) 
         job = replace(job, command_id=command.command_id)
     status = command.status if command is not None else "Pending"
     if status == "Success":
-        imaging = job.at(Phase.IMAGING, obs.now)
-        return Decision(imaging, (WriteState(imaging), _create_image(imaging, obs, settings)))
+        return _after_install(job, obs, settings)
     if status not in COMMAND_RUNNING:
         detail = f": {command.detail}" if command is not None and command.detail else ""
         return fail(job, obs.now, f"AWS-RunPatchBaseline ended {status}{detail}")
@@ -356,6 +357,30 @@ def _patching(job: Job, obs: Observation, group: GroupView, settings: Settings) 
         reason = f"AWS-RunPatchBaseline did not finish within {minutes(settings.patch_timeout)}"
         return fail(job, obs.now, reason, CancelCommand(job.command_id or "", job.instance_id or ""))
     return Decision(job)
+
+
+def _after_install(job: Job, obs: Observation, settings: Settings) -> Decision:
+    """The command succeeding is not enough: Patch Manager's compliance for the patch instance must say
+    the Install left nothing missing or failed (the counts go into the report). Compliance from before
+    this patch phase does not count; none yet: wait for it within the patch timeout."""
+    compliance = obs.compliance
+    if compliance is None or (compliance.ended is not None and compliance.ended < job.phase_started):
+        if overdue(job.phase_started, obs.now, settings.patch_timeout):
+            return fail(job, obs.now, f"no patch compliance was reported for {job.instance_id} after the Install")
+        return Decision(job)
+    counts = compliance.counts
+    note = ""
+    if counts.missing or counts.failed:
+        if settings.compliance != "report":
+            reason = (
+                f"after the Install {job.instance_id} still has {counts.missing} missing and {counts.failed} failed "
+                "patches: no image was baked (--compliance report bakes it anyway)"
+            )
+            return fail(replace(job, patches=counts), obs.now, reason)
+        note = f"baked with {counts.missing} missing and {counts.failed} failed patches (--compliance report)"
+    reason = "; ".join(part for part in (job.reason, note) if part)
+    imaging = job.at(Phase.IMAGING, obs.now, patches=counts, reason=reason)
+    return Decision(imaging, (WriteState(imaging), _create_image(imaging, obs, settings)))
 
 
 def _create_image(job: Job, obs: Observation, settings: Settings) -> CreateImage:

@@ -125,6 +125,27 @@ class CommandView:
 
 
 @dataclass(frozen=True)
+class PatchCounts:
+    """A node's patches after AWS-RunPatchBaseline, as Patch Manager reports them."""
+
+    installed: int  # installed, pending a reboot included
+    missing: int
+    failed: int
+
+    def __str__(self) -> str:
+        return f"{self.installed} installed, {self.missing} missing, {self.failed} failed"
+
+
+@dataclass(frozen=True)
+class ComplianceView:
+    """DescribeInstancePatchStates for the patch instance: its latest Scan or Install."""
+
+    counts: PatchCounts
+    operation: str  # Install or Scan
+    ended: float | None = None  # OperationEndTime, epoch seconds
+
+
+@dataclass(frozen=True)
 class ImageView:
     image_id: str
     state: str  # pending, available, failed...
@@ -141,6 +162,7 @@ class Observation:
     templates: Mapping[str, TemplateView] = field(default_factory=dict)
     command: CommandView | None = None
     image: ImageView | None = None
+    compliance: ComplianceView | None = None  # the patch instance's, once its command succeeded
     bake: Job | None = None  # the job of the group whose bake this one shares, as the run knows it now
 
 
@@ -158,6 +180,7 @@ class Settings:
     launch_skew: float = 300.0  # how much earlier than our scale-up a patch instance's LaunchTime may read
     lease_seconds: float = 300.0  # a run that stops heartbeating loses its groups after this long
     deadline: float | None = None  # no group starts after this (epoch seconds), e.g. the window's end
+    compliance: str = "required"  # required | report: when the Install leaves patches missing or failed
 
 
 @dataclass(frozen=True)
@@ -183,6 +206,8 @@ class Job:
     outcome: Outcome | None = None
     reason: str = ""
     relaunches: int = 0  # patch instances launched again after someone terminated one
+    isolated_since: float | None = None  # when asgpatch suspended the isolating processes
+    patches: PatchCounts | None = None  # the patch instance's compliance after the Install
     preexisting: frozenset[str] = frozenset()  # instances before our scale-up (in the tag until in service)
     owner: str = ""  # the run driving the job now: it may resume a stopped run's job (memory only)
     claimed: bool = False  # this run has written its lease on the group (memory only)

@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from asgpatch.model import Capacity, Job, Outcome, Phase
+from asgpatch.model import Capacity, Job, Outcome, PatchCounts, Phase
 
 RUN_STATUSES = ("patched", "failed", "skipped")
 PLAN_STATUSES = ("would-patch", "would-restore", "skipped")
@@ -50,6 +50,7 @@ class GroupResult:
     previous_version: int | None = None
     version: int | None = None
     capacity: Capacity | None = None
+    patches: PatchCounts | None = None  # the patch instance's compliance after the Install
 
 
 def result_from_job(job: Job, capacity: Capacity | None) -> GroupResult:
@@ -70,6 +71,7 @@ def result_from_job(job: Job, capacity: Capacity | None) -> GroupResult:
         previous_version=job.source_version,
         version=job.new_version,
         capacity=capacity if capacity is not None else job.original,
+        patches=job.patches,
     )
 
 
@@ -97,6 +99,13 @@ def _group_entry(result: GroupResult) -> dict[str, Any]:
             "min": capacity.min if capacity else None,
             "max": capacity.max if capacity else None,
             "desired": capacity.desired if capacity else None,
+        },
+        "patches": None
+        if result.patches is None
+        else {
+            "installed": result.patches.installed,
+            "missing": result.patches.missing,
+            "failed": result.patches.failed,
         },
     }
 

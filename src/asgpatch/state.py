@@ -1,11 +1,13 @@
 """The `asgpatch:state` tag: a job in at most 256 characters, so any later run can resume or restore.
 
-Format (version 2), fields joined by "|":
-    2|run|phase|min,max,desired|was|we|phase_started|launch_requested|instance|ready_at|command|image|
-    template:source>new|source_image|preexisting|relaunches|outcome|reason
-Version 1 is the same without `relaunches` (read as 0) and `outcome` (inferred); a version above
-FORMAT_VERSION is refused with NewerStateError: only the asgpatch that wrote it knows what its
-fields mean.
+Format (version 3), fields joined by "|":
+    3|run|phase|min,max,desired|was|we|phase_started|launch_requested|instance|ready_at|command|image|
+    template:source>new|source_image|preexisting|relaunches|outcome|isolated_since|patches|reason
+`isolated_since` is when asgpatch suspended the isolating processes (scheduled actions that came due
+since then are applied on restore); `patches` the patch instance's compliance after the Install,
+"installed,missing,failed". Version 2 is the same without those two; version 1 also without
+`relaunches` (read as 0) and `outcome` (inferred). A version above FORMAT_VERSION is refused with
+NewerStateError: only the asgpatch that wrote it knows what its fields mean.
 Processes are written as one letter each (PROCESS_CODES); times as whole epoch seconds; empty means
 unset. `preexisting` lists the last 8 characters of each instance the group had before the scale-up,
 until the patch instance is in service (so a restarted run does not mistake a serving instance for
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from asgpatch.model import Capacity, Job, Outcome, Phase
+from asgpatch.model import Capacity, Job, Outcome, PatchCounts, Phase
 
 STATE_TAG = "asgpatch:state"
 RESULT_TAG = "asgpatch:last-result"
 LEASE_TAG = "asgpatch:lease"  # "<run id> <expiry epoch>": one run at a time per group
-FORMAT_VERSION = "2"
-FIELDS_BY_VERSION = {"1": 16, "2": 18}  # every version this asgpatch reads, and its number of fields
+FORMAT_VERSION = "3"
+FIELDS_BY_VERSION = {"1": 16, "2": 18, "3": 20}  # every version this asgpatch reads, and its number of fields
 TAG_VALUE_LIMIT = 256
 
 PROCESS_CODES = {
@@ -116,6 +118,8 @@ def _fields(job: Job, source_image: str | None) -> list[str]:
         "",  # preexisting: filled with what room is left
         _int(job.relaunches or None),
         job.outcome.value if job.outcome is not None else "",
+        _time(job.isolated_since),
+        "" if job.patches is None else f"{job.patches.installed},{job.patches.missing},{job.patches.failed}",
         "",
     ]
 
@@ -153,13 +157,15 @@ def split(value: str) -> list[str]:
         raise StateError(f"state has {len(fields)} fields, expected {expected}")
     if version == "1":
         fields[15:15] = ["", ""]  # no relaunches yet; outcome inferred
+    if version in ("1", "2"):
+        fields[17:17] = ["", ""]  # no isolation time, no compliance recorded yet
     return fields
 
 
 def decode(group: str, value: str) -> Job:
     fields = split(value)
     (_, run_id, phase, capacity, was, we, started, requested, instance, ready, command, image, template,
-     source_image, preexisting, relaunches, outcome, reason) = fields  # fmt: skip
+     source_image, preexisting, relaunches, outcome, isolated, patches, reason) = fields  # fmt: skip
     try:
         template_id, source_version, new_version = _read_template(template)
         job = Job(
@@ -183,6 +189,8 @@ def decode(group: str, value: str) -> Job:
             new_version=new_version,
             relaunches=int(relaunches) if relaunches else 0,
             outcome=Outcome(outcome) if outcome else None,
+            isolated_since=_read_time(isolated),
+            patches=_read_patches(patches),
         )
     except ValueError as error:
         if isinstance(error, StateError):
@@ -196,6 +204,16 @@ def decode(group: str, value: str) -> Job:
         patched = job.new_version is not None and not job.reason
         job = replace(job, outcome=Outcome.PATCHED if patched else Outcome.FAILED)
     return job
+
+
+def _read_patches(text: str) -> PatchCounts | None:
+    if not text:
+        return None
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise StateError(f"patches {text!r} is not installed,missing,failed")
+    installed, missing, failed = (int(p) for p in parts)
+    return PatchCounts(installed, missing, failed)
 
 
 def _read_capacity(text: str) -> Capacity | None:

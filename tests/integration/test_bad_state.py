@@ -124,12 +124,12 @@ def test_a_state_from_a_newer_asgpatch_is_left_untouched(sandbox):
     name = "newer-state"
     make_group(sandbox, name)
     fields = leave_in_flight(sandbox, name).split("|")
-    set_state(sandbox, name, "|".join(["3", *fields[1:], "a-field-from-the-future"]))
+    set_state(sandbox, name, "|".join(["4", *fields[1:], "a-field-from-the-future"]))
     before = describe_group(sandbox.client("autoscaling"), name)
 
     code, entry = run(sandbox, name)
     assert code == 1 and entry["status"] == "failed"
-    assert "written by a newer asgpatch (state format 3 is newer" in entry["reason"]
+    assert "written by a newer asgpatch (state format 4 is newer" in entry["reason"]
     after = describe_group(sandbox.client("autoscaling"), name)
     assert {k: v for k, v in after.items() if k != "Tags"} == {k: v for k, v in before.items() if k != "Tags"}
     assert without_lease(group_tags(sandbox, name)) == without_lease({t["Key"]: t["Value"] for t in before["Tags"]})

@@ -117,7 +117,8 @@ def test_the_run_exits_zero_and_prints_one_json_document(account):
     report = account["report"]
     assert set(report) == {"run_id", "started_at", "finished_at", "groups"}
     for entry in report["groups"]:
-        assert set(entry) == {"name", "status", "reason", "instance_id", "image_id", "launch_template", "capacity"}
+        assert set(entry) == {"name", "status", "reason", "instance_id", "image_id", "launch_template", "capacity",
+                              "patches"}  # fmt: skip
 
 
 def run_dates(report: dict[str, Any]) -> set[str]:

@@ -129,9 +129,10 @@ poll-seconds = 2.5
 output = "json"
 report = "out/report.json"
 sns-topic-arn = "arn:aws:sns:eu-west-1:123456789012:patching"
-operation = "Scan"
+operation = "install"
 reboot-option = "NoReboot"
 no-reboot = false
+compliance = "report"
 launch-timeout = 60
 ssm-timeout = 61
 patch-timeout = 62
@@ -151,9 +152,10 @@ deadline = "2026-12-09T06:00:00Z"
     assert config.settings == Settings(
         tag_key="team:patch",
         tag_value="yes",
-        operation="Scan",
+        operation="Install",
         reboot_option="NoReboot",
         no_reboot=False,
+        compliance="report",
         launch_timeout=60.0,
         ssm_timeout=61.0,
         patch_timeout=62.0,
@@ -171,7 +173,7 @@ def test_every_setting_can_come_from_the_environment():
         "ASGPATCH_ENDPOINT_URL": "https://example.test:8443/",
         "ASGPATCH_ASG": "a,b,,a ",
         "ASGPATCH_OUTPUT": "JSON",
-        "ASGPATCH_OPERATION": "scan",
+        "ASGPATCH_OPERATION": "INSTALL",
         "ASGPATCH_REBOOT_OPTION": "noreboot",
         "ASGPATCH_NO_REBOOT": "off",
         "ASGPATCH_IMAGE_TIMEOUT": " 1.5e3 ",
@@ -182,7 +184,7 @@ def test_every_setting_can_come_from_the_environment():
     assert config.endpoint_url == "https://example.test:8443/"
     assert config.asg_names == ("a", "b")  # order kept, blanks and duplicates dropped
     assert config.output == "json"
-    assert (config.settings.operation, config.settings.reboot_option) == ("Scan", "NoReboot")
+    assert (config.settings.operation, config.settings.reboot_option) == ("Install", "NoReboot")
     assert config.settings.no_reboot is False
     assert config.settings.image_timeout == 1500.0
     assert config.sns_topic_arn == "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t"
@@ -258,7 +260,12 @@ def test_poll_seconds_not_a_number():
         ({"ASGPATCH_IMAGE_TIMEOUT": "inf"}, "ASGPATCH_IMAGE_TIMEOUT must be at most 604800 seconds (got 'inf')"),
         ({"ASGPATCH_POLL_SECONDS": "7200"}, "ASGPATCH_POLL_SECONDS must be at most 3600 seconds (got '7200')"),
         ({"ASGPATCH_OUTPUT": "yaml"}, "ASGPATCH_OUTPUT must be text or json (got 'yaml')"),
-        ({"ASGPATCH_OPERATION": "Patch"}, "ASGPATCH_OPERATION must be Install or Scan (got 'Patch')"),
+        ({"ASGPATCH_OPERATION": "Patch"}, "ASGPATCH_OPERATION must be Install (got 'Patch')"),
+        (
+            {"ASGPATCH_OPERATION": "Scan"},
+            "ASGPATCH_OPERATION Scan would bake an image that was never patched: "
+            "asgpatch runs AWS-RunPatchBaseline with Install only (got 'Scan')",
+        ),
         (
             {"ASGPATCH_REBOOT_OPTION": "Always"},
             "ASGPATCH_REBOOT_OPTION must be RebootIfNeeded or NoReboot (got 'Always')",
@@ -359,7 +366,7 @@ def test_a_value_error_in_the_file_names_the_line(tmp_path):
         ("asg = [1]", "line 1: asg must list Auto Scaling group names of 1 to 255 characters (got [1])"),
         ("asg = 3", "line 1: asg must be a list of Auto Scaling group names (got 3)"),
         ('asg = "web"', "line 1: asg must be a list of Auto Scaling group names (got 'web')"),
-        ('operation = "install now"', "line 1: operation must be Install or Scan (got 'install now')"),
+        ('operation = "install now"', "line 1: operation must be Install (got 'install now')"),
     ],
 )
 def test_file_value_errors(tmp_path, toml, message):

@@ -12,6 +12,7 @@ from asgpatch.model import (
     Capacity,
     ClearState,
     CommandView,
+    ComplianceView,
     CreateImage,
     CreateTemplateVersion,
     DeregisterImage,
@@ -21,6 +22,7 @@ from asgpatch.model import (
     Job,
     Observation,
     Outcome,
+    PatchCounts,
     Phase,
     ProtectInstance,
     ResumeProcesses,
@@ -51,8 +53,13 @@ def group(capacity: Capacity = ZERO, instances: tuple[InstanceView, ...] = (), *
     return replace(view, **changes)  # type: ignore[arg-type]
 
 
+CLEAN = ComplianceView(PatchCounts(installed=14, missing=0, failed=0), "Install", ended=NOW - 5)
+
+
 def obs(view: GroupView | None, now: float = NOW, **changes: object) -> Observation:
-    return replace(Observation(now, view, templates={"lt-1": TEMPLATE}), **changes)  # type: ignore[arg-type]
+    """What a tick reads; Patch Manager's compliance is there as AWS reports it after an Install."""
+    base = Observation(now, view, templates={"lt-1": TEMPLATE}, compliance=CLEAN)
+    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def job(phase: Phase = Phase.PENDING, **changes: object) -> Job:
@@ -595,3 +602,38 @@ def test_a_follower_whose_template_changed_meanwhile_is_left_as_it_is():
     moved = group(template=TemplateRef(TemplateSpec("lt-other", "1")))
     decision = decide(follower(), obs(moved, bake=bake(Phase.RESTORING, outcome=Outcome.PATCHED)), SETTINGS)
     assert decision.job.outcome is Outcome.SKIPPED and "changed during the run" in decision.job.reason
+
+
+# --- compliance before baking ---------------------------------------------------------------------
+
+
+def succeeded(**changes: object) -> Observation:
+    view = group(Capacity(1, 2, 1), (ready(),))
+    return obs(view, command=CommandView("c-1", "Success"), **changes)
+
+
+PATCHING = job(Phase.PATCHING, instance_id="i-1", command_id="c-1")
+
+
+def test_a_clean_install_bakes_and_its_counts_are_recorded():
+    decision = decide(PATCHING, succeeded(), SETTINGS)
+    assert decision.job.phase is Phase.IMAGING and decision.job.patches == PatchCounts(14, 0, 0)
+    assert isinstance(decision.actions[-1], CreateImage)
+
+
+@pytest.mark.parametrize("compliance", [None, ComplianceView(PatchCounts(9, 5, 0), "Scan", ended=NOW - 3600)])
+def test_no_compliance_from_this_install_yet_is_waited_for_then_fails(compliance):
+    assert decide(PATCHING, succeeded(compliance=compliance), SETTINGS).actions == ()
+    late = decide(PATCHING, succeeded(compliance=compliance, now=NOW + SETTINGS.patch_timeout), SETTINGS)
+    assert late.job.outcome is Outcome.FAILED and "no patch compliance was reported for i-1" in late.job.reason
+    assert not any(isinstance(a, CreateImage) for a in late.actions)
+
+
+def test_patches_missing_or_failed_after_the_install_fail_the_group_unbaked():
+    partial = ComplianceView(PatchCounts(12, 1, 2), "Install", ended=NOW)
+    decision = decide(PATCHING, succeeded(compliance=partial), SETTINGS)
+    assert decision.job.outcome is Outcome.FAILED and decision.job.phase is Phase.RESTORING
+    assert "1 missing and 2 failed" in decision.job.reason and decision.job.patches == PatchCounts(12, 1, 2)
+    assert not any(isinstance(a, CreateImage) for a in decision.actions)
+    baked = decide(PATCHING, succeeded(compliance=partial), replace(SETTINGS, compliance="report"))
+    assert baked.job.phase is Phase.IMAGING and "baked with 1 missing and 2 failed patches" in baked.job.reason

@@ -59,7 +59,16 @@ from asgpatch.model import (
     WriteState,
 )
 from asgpatch.sharing import HOST_BLOCKERS
-from asgpatch.state import LEASE_TAG, PROCESS_CODES, RESULT_TAG, STATE_TAG, encode, lease_value, was_there
+from asgpatch.state import (
+    FORMAT_VERSION,
+    LEASE_TAG,
+    PROCESS_CODES,
+    RESULT_TAG,
+    STATE_TAG,
+    encode,
+    lease_value,
+    was_there,
+)
 from asgpatch.tick import Engine
 from tests.fakes import FakeCloud, FakeTemplate
 
@@ -360,7 +369,7 @@ CORRUPTIONS: dict[str, tuple[Any, bool]] = {
     "truncated": (lambda f: f[:8], True),
     "processes-garbled": (lambda f: [*f[:4], "??", "??", *f[6:]], False),
     "garbage": (lambda f: ["see ticket OPS-1234"], False),
-    "newer": (lambda f: ["3", *f[1:], "from-the-future"], False),
+    "newer": (lambda f: [str(int(FORMAT_VERSION) + 1), *f[1:], "from-the-future"], False),
 }
 
 

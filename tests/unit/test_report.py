@@ -8,7 +8,7 @@ import json
 import pytest
 from rich.console import Console
 
-from asgpatch.model import Capacity, Job, Outcome, Phase
+from asgpatch.model import Capacity, Job, Outcome, PatchCounts, Phase
 from asgpatch.report import (
     GroupResult,
     LiveView,
@@ -34,6 +34,7 @@ PATCHED = GroupResult(
     previous_version=3,
     version=4,
     capacity=Capacity(0, 4, 0),
+    patches=PatchCounts(installed=14, missing=0, failed=0),
 )
 FAILED = GroupResult(name="batch", status="failed", reason="patch command Failed", instance_id="i-0def")
 SKIPPED = GroupResult(name="legacy", status="skipped", reason="uses a launch configuration")
@@ -66,6 +67,7 @@ def test_report_shape_key_for_key():
                 "image_id": "ami-0new",
                 "launch_template": {"id": "lt-0123", "previous_version": 3, "version": 4},
                 "capacity": {"min": 0, "max": 4, "desired": 0},
+                "patches": {"installed": 14, "missing": 0, "failed": 0},
             },
             {
                 "name": "batch",
@@ -75,12 +77,13 @@ def test_report_shape_key_for_key():
                 "image_id": None,
                 "launch_template": {"id": None, "previous_version": None, "version": None},
                 "capacity": {"min": None, "max": None, "desired": None},
+                "patches": None,
             },
         ],
     }
     assert list(report) == ["run_id", "started_at", "finished_at", "groups"]
     assert list(report["groups"][0]) == [
-        "name", "status", "reason", "instance_id", "image_id", "launch_template", "capacity"
+        "name", "status", "reason", "instance_id", "image_id", "launch_template", "capacity", "patches"
     ]  # fmt: skip
 
 

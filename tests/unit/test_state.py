@@ -71,7 +71,7 @@ def test_every_job_fits_the_tag_and_round_trips(job: Job):
     [
         "",
         "garbage",
-        "3|run|patching|0,2,0|||1||||||||||||",  # a newer format
+        "4|run|patching|0,2,0|||1||||||||||||||",  # a newer format
         "2|run|patching|0,2,0|||1||||||||||",  # version 2 needs 18 fields
         "1|run|sleeping|0,2,0|||||||||||||",  # unknown phase
         "1|run|patching|0,2|||||||||||||",  # bad capacity
@@ -89,8 +89,8 @@ def test_unreadable_state_is_a_state_error(value: str):
 
 
 def test_newer_format_names_itself():
-    with pytest.raises(NewerStateError, match="state format 3 is newer than this asgpatch reads"):
-        decode("web", "3|run|patching")
+    with pytest.raises(NewerStateError, match="state format 4 is newer than this asgpatch reads"):
+        decode("web", "4|run|patching")
     with pytest.raises(StateError) as error:
         decode("web", "x|run|patching")
     assert not isinstance(error.value, NewerStateError), "not a format at all: salvage, not refuse"

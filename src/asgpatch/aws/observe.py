@@ -2,7 +2,8 @@
 
 Cost for N jobs (one group each): ceil(N/100) DescribeAutoScalingGroups; ceil(I/100) DescribeInstances
 for the I instances that matter; ceil(I'/50) DescribeInstanceInformation for those running in phases
-that wait on SSM; about ceil(P/50) ListCommandInvocations for P jobs PATCHING; ceil(M/100)
+that wait on SSM; about ceil(P/50) ListCommandInvocations for P jobs PATCHING, and ceil(S/50)
+DescribeInstancePatchStates for the S of them whose command succeeded; ceil(M/100)
 DescribeImages for M jobs with an image; ceil(T/100) DescribeLaunchTemplates plus one
 DescribeLaunchTemplateVersions per template for jobs in PENDING, IMAGING and UPDATING_TEMPLATE; and
 for L jobs LAUNCHING or WAITING_INSTANCE one DescribeScalingActivities each when L <= 10, else about
@@ -17,6 +18,7 @@ from dataclasses import replace
 from asgpatch.aws.activities import failed_launches
 from asgpatch.aws.api import Api
 from asgpatch.aws.commands import observe_commands
+from asgpatch.aws.compliance import observe_compliance
 from asgpatch.aws.groups import describe_named, group_views
 from asgpatch.aws.images import observe_images
 from asgpatch.aws.instances import Ec2Facts, ec2_facts, ssm_pings
@@ -67,6 +69,7 @@ def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]
     and decide relaunches instead of failing the group on the command's word."""
     jobs = list({job.group: job for job in jobs}.values())
     commands = observe_commands(api, jobs)
+    compliance = observe_compliance(api, jobs, commands)
     images = observe_images(api, jobs)
     raws = describe_named(api, [job.group for job in jobs])
     parsed = {view.name: view for view in group_views(api, raws.values())}
@@ -85,6 +88,7 @@ def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]
             templates=templates.get(job.group, {}),
             command=commands.get(job.group) if views[job.group] is not None else None,
             image=images.get(job.group),
+            compliance=compliance.get(job.group),
         )
         for job in jobs
     }

@@ -23,7 +23,7 @@ class Invocation:
 
     instance: Any
     instance_name: str
-    fault: str | None  # the group's sandbox:patch tag: "fail", "hang" or None
+    fault: str | None  # the group's sandbox:patch tag: "fail", "hang", "partial" or None
     start_at: float | None = None  # delivered to the agent (InProgress from then)
     end_at: float | None = None  # when the run will end, once started
     outcome: str = "Success"  # how it will end: Success, Failed, TimedOut

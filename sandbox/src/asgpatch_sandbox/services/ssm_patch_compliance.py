@@ -1,6 +1,7 @@
 """Patch Manager on the sandbox: what AWS-RunPatchBaseline does to a node, and the compliance it reports.
 
-A successful Install brings the node to the catalog's patch level (os_patch_catalog.py); Scan and
+A successful Install brings the node to the catalog's patch level (os_patch_catalog.py); under the
+group tag `sandbox:patch=partial` the command still succeeds but two patches fail to install. Scan and
 Install report compliance to DescribeInstancePatchStates / DescribeInstancePatches (moto has neither).
 """
 
@@ -22,6 +23,7 @@ OPERATING_SYSTEM = "AMAZON_LINUX_2023"
 # Kept on moto's EC2 instance objects (they vanish with them on reset): the node's latest compliance.
 PATCH_STATE = "sandbox_patch_state"
 MAX_INSTANCE_IDS = 50
+PARTIAL_FAILURES = 2  # patches that fail under sandbox:patch=partial
 
 
 @dataclass
@@ -139,6 +141,10 @@ def apply_patch_baseline(world: World, command: Command, inv: Invocation, at: fl
         state.pending_reboot = min(previous.pending_reboot, inv.level_before) if previous else 0
     elif failed:
         state.failed = missing
+    elif inv.fault == "partial":  # the command succeeds, yet some patches fail to install
+        state.failed = min(missing, PARTIAL_FAILURES)
+        state.installed = inv.level_target - state.failed
+        set_instance_level(inv.instance, state.installed)
     else:
         set_instance_level(inv.instance, inv.level_target)
         state.installed = inv.level_target
@@ -159,7 +165,9 @@ def patch_output(state: PatchState, missing: int, failed: bool) -> str:
     elif failed:
         lines.append(f"Installed 0 patches; {missing} failed to install.")
     else:
-        lines.append(f"Installed {missing} patches.")
+        lines.append(f"Installed {missing - state.failed} patches.")
+        if state.failed:
+            lines.append(f"{state.failed} patches failed to install.")
         if missing and state.reboot_option == "RebootIfNeeded":
             lines.append("Rebooting the node to finish the installation.")
     return "\n".join(lines) + "\n"
