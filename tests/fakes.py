@@ -42,7 +42,7 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
-from asgpatch.state import LEASE_TAG, RESULT_TAG, STATE_TAG, encode, lease_value
+from asgpatch.state import LEASE_TAG, REASON_TAG, RESULT_TAG, STATE_TAG, encode, lease_value, reason_value
 
 LAUNCH, SSM, PATCH, IMAGE = 30.0, 20.0, 60.0, 45.0
 FLAKY = CloudError("InternalFailure", "injected by the fake", "FakeCloud")  # an error that outlived retries
@@ -326,11 +326,13 @@ class FakeCloud:
                 instance.terminated = True
 
     def _do_WriteState(self, action: WriteState) -> None:
-        self._group(action.job.group).tags[STATE_TAG] = encode(action.job)
+        tags = self._group(action.job.group).tags
+        tags[STATE_TAG], tags[REASON_TAG] = encode(action.job), reason_value(action.job)
 
     def _do_ClearState(self, action: ClearState) -> None:
         if not action.lease_only:
             self._group(action.group).tags.pop(STATE_TAG, None)
+            self._group(action.group).tags.pop(REASON_TAG, None)
         self._group(action.group).tags.pop(LEASE_TAG, None)
 
     def _do_WriteLease(self, action: WriteLease) -> None:

@@ -31,6 +31,7 @@ from asgpatch.state import (
     FIELDS_BY_VERSION,
     INCOMPLETE,
     PROCESS_NAMES,
+    REASON_TAG,
     STATE_TAG,
     NewerStateError,
     StateError,
@@ -54,7 +55,7 @@ def read_state(group: GroupView, run_id: str, now: float) -> Job | Refused:
     when a newer asgpatch wrote it."""
     value = group.tags.get(STATE_TAG, "")
     try:
-        return decode(group.name, value)
+        return decode(group.name, value, group.tags.get(REASON_TAG, ""))
     except NewerStateError as error:
         return Refused(f"{STATE_TAG} tag written by a newer asgpatch ({error}); left untouched for it to finish "
                        "or recover")  # fmt: skip

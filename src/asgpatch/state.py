@@ -2,10 +2,12 @@
 
 Format (version 3), fields joined by "|":
     3|run|phase|min,max,desired|was|we|phase_started|launch_requested|instance|ready_at|command|image|
-    template:source>new|source_image|preexisting|relaunches|outcome|isolated_since|patches|reason
+    template:source>new|source_image|preexisting|relaunches|outcome|isolated_since|patches
 `isolated_since` is when asgpatch suspended the isolating processes (scheduled actions that came due
 since then are applied on restore); `patches` the patch instance's compliance after the Install,
-"installed,missing,failed". Version 2 is the same without those two; version 1 also without
+"installed,missing,failed". The job's reason is written beside it, in the same call, to its own tag
+`asgpatch:reason` (256 characters of its own, so a long reason is never cut to make room). Version 2
+kept the reason as a last field and had neither of the two before it; version 1 also lacked
 `relaunches` (read as 0) and `outcome` (inferred). A version above FORMAT_VERSION is refused with
 NewerStateError: only the asgpatch that wrote it knows what its fields mean.
 Processes are written as one letter each (PROCESS_CODES); times as whole epoch seconds; empty means
@@ -23,10 +25,11 @@ from dataclasses import replace
 from asgpatch.model import Capacity, Job, Outcome, PatchCounts, Phase
 
 STATE_TAG = "asgpatch:state"
+REASON_TAG = "asgpatch:reason"  # the reason of a job in flight, written with its state
 RESULT_TAG = "asgpatch:last-result"
 LEASE_TAG = "asgpatch:lease"  # "<run id> <expiry epoch>": one run at a time per group
 FORMAT_VERSION = "3"
-FIELDS_BY_VERSION = {"1": 16, "2": 18, "3": 20}  # every version this asgpatch reads, and its number of fields
+FIELDS_BY_VERSION = {"1": 16, "2": 18, "3": 19}  # every version this asgpatch reads, and its number of fields
 TAG_VALUE_LIMIT = 256
 
 PROCESS_CODES = {
@@ -80,19 +83,23 @@ def _int(value: int | None) -> str:
 
 def encode(job: Job) -> str:
     """The tag value; always within the tag's 256 characters for a job the engine makes: what does not
-    fit gives way, least needed first — the reason is cut, then the earlier instances become "+",
-    then the source image (only named in the report and the image's tags; an alias such as
-    `resolve:ssm:…` can be long) is left out. StateError only for a job no engine makes ('|' in an
-    id, or ids too long for any room)."""
+    fit gives way, least needed first — the earlier instances become "+", then the source image (only
+    named in the report and the image's tags; an alias such as `resolve:ssm:…` can be long) is left
+    out. StateError only for a job no engine makes ('|' in an id, or ids too long for any room)."""
     for source_image in (job.source_image, None):
         fields = _fields(job, source_image)
         if any("|" in f for f in fields):
             raise StateError("a state field contains '|'")
         fields[14] = _preexisting(job, TAG_VALUE_LIMIT - len("|".join(fields)))
-        head = "|".join(fields)
-        if len(head) <= TAG_VALUE_LIMIT:
-            return head + job.reason.replace("|", "/")[: TAG_VALUE_LIMIT - len(head)]
-    raise StateError(f"state needs {len(head)} characters, more than the tag's {TAG_VALUE_LIMIT}")
+        value = "|".join(fields)
+        if len(value) <= TAG_VALUE_LIMIT:
+            return value
+    raise StateError(f"state needs {len(value)} characters, more than the tag's {TAG_VALUE_LIMIT}")
+
+
+def reason_value(job: Job) -> str:
+    """The asgpatch:reason tag written with the state."""
+    return job.reason[:TAG_VALUE_LIMIT]
 
 
 def _fields(job: Job, source_image: str | None) -> list[str]:
@@ -120,7 +127,6 @@ def _fields(job: Job, source_image: str | None) -> list[str]:
         job.outcome.value if job.outcome is not None else "",
         _time(job.isolated_since),
         "" if job.patches is None else f"{job.patches.installed},{job.patches.missing},{job.patches.failed}",
-        "",
     ]
 
 
@@ -145,7 +151,8 @@ def was_there(instance_id: str, preexisting: frozenset[str]) -> bool:
 
 
 def split(value: str) -> list[str]:
-    """The fields of a readable version's tag, version 1 widened to the current layout."""
+    """The fields of a readable version's tag, widened to the current layout; an older version's last
+    field, its reason, is kept as one more field at the end."""
     version = value.split("|", 1)[0]
     expected = FIELDS_BY_VERSION.get(version)
     if expected is None:
@@ -162,10 +169,13 @@ def split(value: str) -> list[str]:
     return fields
 
 
-def decode(group: str, value: str) -> Job:
+def decode(group: str, value: str, reason_tag: str = "") -> Job:
+    """The job a state tag records; `reason_tag` is the group's asgpatch:reason (version 3 keeps the
+    reason there; older versions in their last field)."""
     fields = split(value)
     (_, run_id, phase, capacity, was, we, started, requested, instance, ready, command, image, template,
-     source_image, preexisting, relaunches, outcome, isolated, patches, reason) = fields  # fmt: skip
+     source_image, preexisting, relaunches, outcome, isolated, patches, *older_reason) = fields  # fmt: skip
+    reason = older_reason[0] if older_reason else reason_tag
     try:
         template_id, source_version, new_version = _read_template(template)
         job = Job(

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from asgpatch.cloud import Cloud, Discovery
 from asgpatch.model import GroupView, Job
-from asgpatch.state import RESULT_TAG, STATE_TAG, StateError, decode
+from asgpatch.state import REASON_TAG, RESULT_TAG, STATE_TAG, StateError, decode
 
 DAY = 86_400.0
 
@@ -65,7 +65,7 @@ def _in_flight(group: GroupView) -> str | None:
     if value is None:
         return None
     try:
-        job = decode(group.name, value)
+        job = decode(group.name, value, group.tags.get(REASON_TAG, ""))
     except StateError as error:
         return f"unreadable {STATE_TAG}: {error}"
     return f"run {job.run_id} in phase {job.phase.value}"

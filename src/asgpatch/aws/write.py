@@ -47,15 +47,13 @@ Result = str | int | None
 # --- tags on the group ---------------------------------------------------------------------------
 
 
-def _tag(api: Api, group: str, key: str, value: str) -> None:
-    tag = {
-        "ResourceId": group,
-        "ResourceType": "auto-scaling-group",
-        "Key": key,
-        "Value": value,
-        "PropagateAtLaunch": False,
-    }
-    api.call(api.autoscaling.create_or_update_tags, Tags=[tag])
+def _tag(api: Api, group: str, key: str, value: str, *more: tuple[str, str]) -> None:
+    """One CreateOrUpdateTags for one or more tags of one group."""
+    tags = [
+        {"ResourceId": group, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": False}
+        for k, v in ((key, value), *more)
+    ]
+    api.call(api.autoscaling.create_or_update_tags, Tags=tags)
 
 
 def write_state(api: Api, action: WriteState) -> Result:
@@ -65,14 +63,14 @@ def write_state(api: Api, action: WriteState) -> Result:
         value = state.encode(action.job)
     except state.StateError as error:
         raise CloudError("StateNotRecordable", str(error), "CreateOrUpdateTags") from None
-    _tag(api, action.job.group, state.STATE_TAG, value)
+    _tag(api, action.job.group, state.STATE_TAG, value, (state.REASON_TAG, state.reason_value(action.job)))
     return None
 
 
 def clear_state(api: Api, action: ClearState) -> Result:
     tags = [
         {"ResourceId": action.group, "ResourceType": "auto-scaling-group", "Key": key}
-        for key in ((state.LEASE_TAG,) if action.lease_only else (state.STATE_TAG, state.LEASE_TAG))
+        for key in ((state.LEASE_TAG,) if action.lease_only else (state.STATE_TAG, state.REASON_TAG, state.LEASE_TAG))
     ]
     api.call(api.autoscaling.delete_tags, Tags=tags)
     return None
