@@ -29,6 +29,7 @@ from asgpatch.model import (
     Phase,
     ProtectInstance,
     ResumeProcesses,
+    ScheduledAction,
     SendPatchCommand,
     SetCapacity,
     SetDefaultVersion,
@@ -82,6 +83,7 @@ class FakeGroup:
     # another. Unlike fail={"launch": "fail"} (stuck Pending for ever), later launches succeed.
     doomed_launches: int = 0
     last_failed_launch: str | None = None
+    scheduled: list[ScheduledAction] = field(default_factory=list)  # read by the restore; never fire here
 
 
 @dataclass
@@ -150,6 +152,9 @@ class FakeCloud:
         return tuple(self._view(g) for g in self.groups.values()
                      if STATE_TAG in g.tags and (not names or g.name in names))  # fmt: skip
 
+    def scheduled_actions(self, groups: Sequence[str]) -> dict[str, tuple[ScheduledAction, ...]]:
+        return {name: tuple(self.groups[name].scheduled) for name in groups if name in self.groups}
+
     def template_users(self, template_ids: Sequence[str]) -> tuple[GroupView, ...]:
         views = (self._view(g) for g in self.groups.values())
         return tuple(v for v in views if v.template and any(s.template_id in template_ids for s in v.template.specs))
@@ -175,6 +180,7 @@ class FakeCloud:
                 command=self._command_view(job),
                 image=self._image_view(job),
                 compliance=self._compliance_view(job),
+                scheduled=tuple(group.scheduled) if group and job.phase is Phase.RESTORING else (),
             )
         return answer
 

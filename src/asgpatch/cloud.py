@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from asgpatch.model import Action, GroupView, ImageView, Job, Observation, TemplateView
+from asgpatch.model import Action, GroupView, ImageView, Job, Observation, ScheduledAction, TemplateView
 
 
 class CloudError(Exception):
@@ -47,6 +47,10 @@ class Cloud(Protocol):
 
     def template_views(self, groups: Sequence[GroupView]) -> dict[str, TemplateView]:
         """The launch templates these groups name, with the images of the versions they name."""
+        ...
+
+    def scheduled_actions(self, groups: Sequence[str]) -> dict[str, tuple[ScheduledAction, ...]]:
+        """Each group's scheduled actions (for `plan`; a run reads them as it restores)."""
         ...
 
     def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:

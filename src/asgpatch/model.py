@@ -146,6 +146,20 @@ class ComplianceView:
 
 
 @dataclass(frozen=True)
+class ScheduledAction:
+    """One of a group's scheduled actions (DescribeScheduledActions)."""
+
+    name: str
+    recurrence: str | None = None  # five-field cron, in `time_zone` (UTC when unset)
+    start: float | None = None  # epoch seconds
+    end: float | None = None
+    time_zone: str | None = None
+    min: int | None = None
+    max: int | None = None
+    desired: int | None = None
+
+
+@dataclass(frozen=True)
 class ImageView:
     image_id: str
     state: str  # pending, available, failed...
@@ -163,6 +177,7 @@ class Observation:
     command: CommandView | None = None
     image: ImageView | None = None
     compliance: ComplianceView | None = None  # the patch instance's, once its command succeeded
+    scheduled: tuple[ScheduledAction, ...] = ()  # the group's scheduled actions, while it is restored
     bake: Job | None = None  # the job of the group whose bake this one shares, as the run knows it now
 
 

@@ -6,6 +6,7 @@ different, so it is safe to repeat after a crash or a failed call.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -29,6 +30,8 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
+from asgpatch.schedule import Due, due_between
+from asgpatch.schedule import apply as apply_schedule
 from asgpatch.state import result_value, was_there
 
 
@@ -50,11 +53,22 @@ def restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) 
                 replace_last = TerminateInstance(instance.instance_id, decrement=False)
     stand_in = _stand_in(job, group, obs.now, settings) if not present and not job.was_at_zero else StandIn()
     actions += stand_in.actions
-    target, note = _restored_capacity(job, group, (present and replace_last is None) or stand_in.counted)
-    if target is not None and target != group.capacity:
-        actions.append(SetCapacity(group.name, min=target.min, max=target.max, desired=target.desired))
+    due = _due(job, obs)
+    target, note = _restored_capacity(job, group, (present and replace_last is None) or stand_in.counted, due)
+    if job.was_at_zero and present and instance is not None and target is not None and target.desired > 0:
+        # Its schedule scaled the group up meanwhile: the patch instance would stay as one of the new
+        # instances; it is replaced (after the processes are resumed) by one from the patched image.
+        replace_last = TerminateInstance(instance.instance_id, decrement=False)
+    resize = target is not None and target != group.capacity
     resume = job.we_suspended & group.suspended
-    if resume:
+    # Capacity that grows (its schedule scaled the group up meanwhile) is set after the processes are
+    # resumed, so the instances it launches join the load balancer as usual (AddToLoadBalancer).
+    grows = target is not None and target.desired > group.capacity.desired
+    if resume and grows:
+        actions.append(ResumeProcesses(group.name, resume))
+    if resize and target is not None:
+        actions.append(SetCapacity(group.name, min=target.min, max=target.max, desired=target.desired))
+    if resume and not grows:
         actions.append(ResumeProcesses(group.name, resume))
     if replace_last is not None:
         actions.append(replace_last)
@@ -102,11 +116,23 @@ def _stand_in(job: Job, group: GroupView, now: float, settings: Settings) -> Sta
     return StandIn((*unprotect, TerminateInstance(extra[0].instance_id, decrement=True)), counted=True)
 
 
-def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> tuple[Capacity | None, str]:
+def _due(job: Job, obs: Observation) -> list[Due]:
+    """The group's scheduled actions that came due since asgpatch suspended ScheduledActions."""
+    if "ScheduledActions" not in job.we_suspended or not obs.scheduled:
+        return []
+    since = job.isolated_since or job.launch_requested or job.phase_started
+    return due_between(obs.scheduled, since, obs.now)
+
+
+def _restored_capacity(
+    job: Job, group: GroupView, instance_present: bool, due: Sequence[Due] = ()
+) -> tuple[Capacity | None, str]:
     """(capacity to restore, note for the report). At zero: the recorded capacity. Running: the current
-    desired less the patch instance, never below the recorded minimum. If someone changed the group's
-    min/max during the run (they are neither the recorded ones nor asgpatch's), their limits are newer
-    than the record: they are kept, and desired is brought within them."""
+    desired less the patch instance, never below the recorded minimum. Then the scheduled actions that
+    came due while asgpatch held them back (schedule.py), as Auto Scaling would have applied them. If
+    someone changed the group's min/max during the run (they are neither the recorded ones, nor
+    asgpatch's, nor its schedule's), their limits are newer than the record: they are kept, and desired
+    is brought within them."""
     original = job.original
     if original is None:
         return None, ""
@@ -115,6 +141,10 @@ def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> tu
     else:
         desired = group.capacity.desired - (1 if instance_present else 0)
         wanted = Capacity(original.min, max(original.max, desired), max(original.min, desired))
+    scheduled = ""
+    if due:
+        wanted = apply_schedule(wanted, due)
+        scheduled = f"scheduled {', '.join(str(d) for d in due)} applied on restore: {wanted}"
     now = group.capacity
     scaled = scale_up(group.name, original)
     ours = {
@@ -123,12 +153,12 @@ def _restored_capacity(job: Job, group: GroupView, instance_present: bool) -> tu
         (wanted.min, wanted.max),
     }
     if (now.min, now.max) in ours:
-        return wanted, ""
+        return wanted, scheduled
     kept = Capacity(now.min, now.max, min(max(wanted.desired, now.min), now.max))
     note = f"min/max changed to {now.min}/{now.max} during the run (recorded {original.min}/{original.max}): kept them"
     if kept.desired != wanted.desired:
         note += f", desired {kept.desired} instead of {wanted.desired}"
-    return kept, note
+    return kept, "; ".join(part for part in (scheduled, note) if part)
 
 
 def leftovers(job: Job, obs: Observation) -> tuple[Action, ...]:

@@ -9,10 +9,11 @@ from typing import Any
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, Discovery
 from asgpatch.config import RunConfig
-from asgpatch.model import Action, Capacity, GroupView, Job, Outcome, Phase
+from asgpatch.model import Action, Capacity, GroupView, Job, Outcome, Phase, ScheduledAction
 from asgpatch.planning import Estate, Intake, bake_of, take_in, would
 from asgpatch.report import GroupResult, build_report, result_from_job
 from asgpatch.salvage import Refused, read_state
+from asgpatch.schedule import due_within
 from asgpatch.tick import Engine
 
 Report = dict[str, Any]
@@ -59,6 +60,7 @@ def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
     views = {g.name: g for g in started.discovery.groups}
     pending = [j for j in started.intake.jobs if j.phase.value == "pending"]
     observations = cloud.observe(pending, clock.now()) if pending else {}
+    schedules = cloud.scheduled_actions([j.group for j in pending if not j.bake_with]) if pending else {}
     results = []
     for job in started.intake.jobs:
         group = views.get(job.group)
@@ -68,11 +70,26 @@ def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
         sharing = sorted(j.group for j in started.intake.jobs if j.bake_with == job.group)
         if sharing and status == "would-patch":
             reason += f"; the bake is shared with {', '.join(sharing)}"
+        if status == "would-patch" and not job.bake_with and group is not None:
+            reason += _due_in_window(schedules.get(job.group, ()), group, config, clock.now())
         template = group.template.main.template_id if group and group.template else None
         capacity = group.capacity if group else None
         results.append(GroupResult(job.group, status, reason, template_id=template, previous_version=version,
                                    capacity=capacity))  # fmt: skip
     return build_report(run_id, started.started_at, clock.now(), results + _skipped(started, refused="skipped"))
+
+
+def _due_in_window(actions: Sequence[ScheduledAction], group: GroupView, config: RunConfig, now: float) -> str:
+    """The group's scheduled actions that fall inside the window (up to the deadline, else the longest a
+    cycle may take), which Auto Scaling will skip while asgpatch holds them and the restore applies."""
+    if "ScheduledActions" in group.suspended or not actions:
+        return ""
+    settings = config.settings
+    longest = settings.launch_timeout + settings.ssm_timeout + settings.patch_timeout + settings.image_timeout
+    due = due_within(actions, now, settings.deadline or now + longest)
+    if not due:
+        return ""
+    return f"; scheduled actions due in the window, applied at restore: {', '.join(str(d) for d in due)}"
 
 
 def run(

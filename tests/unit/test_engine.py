@@ -18,10 +18,12 @@ from asgpatch.model import (
     Outcome,
     Phase,
     ProtectInstance,
+    ScheduledAction,
     SendPatchCommand,
     SetCapacity,
     SetDefaultVersion,
     Settings,
+    TerminateInstance,
     UseTemplateVersion,
     WriteLease,
     WriteState,
@@ -325,3 +327,21 @@ def test_a_bake_in_flight_at_the_deadline_still_patches_the_groups_that_share_it
     entries = _shared_run(cloud, clock, settings=replace(FAST, deadline=deadline))
     assert entries["web-a"]["status"] == entries["web-b"]["status"] == "patched"
     assert cloud.image_in_use("web-b") == entries["web-a"]["image_id"]
+
+
+def test_a_schedule_that_came_due_during_the_run_is_applied_on_restore(cloud, clock):
+    group = cloud.add_group("web", Capacity(0, 4, 0), version="1")
+    due_at = clock.now() + 120  # while the patch instance is patching
+    group.scheduled = [
+        ScheduledAction("morning", start=due_at, min=1, max=4, desired=2),
+        ScheduledAction("later", start=clock.now() + 86_400, desired=4),
+    ]
+    entries = _shared_run(cloud, clock)
+    assert entries["web"]["status"] == "patched"
+    assert cloud.groups["web"].capacity == Capacity(1, 4, 2)
+    assert (
+        "scheduled morning (due" in entries["web"]["reason"] and "applied on restore: 1/4/2" in entries["web"]["reason"]
+    )
+    patch_instance = entries["web"]["instance_id"]
+    assert TerminateInstance(patch_instance, decrement=False) in cloud.calls, "replaced by one from the patched image"
+    assert cloud.groups["web"].suspended == set()

@@ -19,10 +19,11 @@ from asgpatch.aws.api import Api
 from asgpatch.aws.errors import Caller
 from asgpatch.aws.groups import template_users
 from asgpatch.aws.images import images_by_id
+from asgpatch.aws.scheduled import scheduled_actions
 from asgpatch.aws.session import Clients, connect
 from asgpatch.aws.templates import templates_named_by
 from asgpatch.cloud import Discovery
-from asgpatch.model import Action, GroupView, ImageView, Job, Observation, TemplateView
+from asgpatch.model import Action, GroupView, ImageView, Job, Observation, ScheduledAction, TemplateView
 
 __all__ = ["AwsCloud", "Clients", "connect"]
 
@@ -48,6 +49,9 @@ class AwsCloud:
 
     def template_views(self, groups: Sequence[GroupView]) -> dict[str, TemplateView]:
         return templates_named_by(self.api, groups)
+
+    def scheduled_actions(self, groups: Sequence[str]) -> dict[str, tuple[ScheduledAction, ...]]:
+        return scheduled_actions(self.api, groups)
 
     def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
         return observing.observe(self.api, jobs, now)

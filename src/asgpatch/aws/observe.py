@@ -7,7 +7,8 @@ DescribeInstancePatchStates for the S of them whose command succeeded; ceil(M/10
 DescribeImages for M jobs with an image; ceil(T/100) DescribeLaunchTemplates plus one
 DescribeLaunchTemplateVersions per template for jobs in PENDING, IMAGING and UPDATING_TEMPLATE; and
 for L jobs LAUNCHING or WAITING_INSTANCE one DescribeScalingActivities each when L <= 10, else about
-ceil(3L/100) pages of the account-wide listing.
+ceil(3L/100) pages of the account-wide listing; for R jobs RESTORING after asgpatch suspended their
+ScheduledActions, one DescribeScheduledActions each.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from asgpatch.aws.compliance import observe_compliance
 from asgpatch.aws.groups import describe_named, group_views
 from asgpatch.aws.images import observe_images
 from asgpatch.aws.instances import Ec2Facts, ec2_facts, ssm_pings
+from asgpatch.aws.scheduled import scheduled_actions
 from asgpatch.aws.templates import observe_templates
 from asgpatch.model import GroupView, InstanceView, Job, Observation, Phase
 
@@ -63,6 +65,12 @@ def fill_instances(api: Api, jobs: Sequence[Job], views: dict[str, GroupView | N
         views[group] = replace(view, instances=described)
 
 
+def _honours_schedule(job: Job) -> bool:
+    """A group being restored after asgpatch held its ScheduledActions suspended: its schedule decides
+    where the restore puts it."""
+    return job.phase is Phase.RESTORING and "ScheduledActions" in job.we_suspended
+
+
 def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
     """Effects are read before their causes: a command that ended because someone stopped or
     terminated the instance is read first, so the instance state read after it already shows that,
@@ -81,6 +89,8 @@ def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]
         if view is not None:
             views[group] = replace(view, failed_launch=message)
     templates = observe_templates(api, jobs, views)
+    restoring = [job.group for job in jobs if _honours_schedule(job) and views[job.group] is not None]
+    schedules = scheduled_actions(api, restoring) if restoring else {}
     return {
         job.group: Observation(
             now=now,
@@ -89,6 +99,7 @@ def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]
             command=commands.get(job.group) if views[job.group] is not None else None,
             image=images.get(job.group),
             compliance=compliance.get(job.group),
+            scheduled=schedules.get(job.group, ()),
         )
         for job in jobs
     }
