@@ -104,7 +104,8 @@ class TemplateView:
     name: str
     default_version: int
     latest_version: int
-    images: Mapping[int, str] = field(default_factory=dict)  # version number -> ImageId, where read
+    images: Mapping[int, str] = field(default_factory=dict)  # version number -> the AMI it launches, where read
+    aliases: Mapping[int, str] = field(default_factory=dict)  # version number -> its `resolve:ssm:` ImageId
     # version a new version was made from -> the newest version this run made from it (the natural key:
     # its description names the run and the source); with the job's image when the job knows it
     run_versions: Mapping[int, int] = field(default_factory=dict)

@@ -25,11 +25,15 @@ PAGE = 200
 Raw = dict[str, Any]
 
 
+ALIAS_PREFIX = "resolve:ssm:"
+
+
 @dataclass(frozen=True)
 class Version:
     number: int
-    image_id: str
+    image_id: str  # the AMI it launches (an alias resolved)
     description: str
+    alias: str = ""  # the `resolve:ssm:` alias its ImageId names, if it names one
 
 
 @dataclass
@@ -95,7 +99,22 @@ def _version(raw: Raw) -> Version:
 
 
 def describe_versions(api: Api, template_id: str, numbers: Iterable[int], low: int | None) -> dict[int, Version]:
-    """The versions `numbers`, plus every version from `low` on when `low` is given."""
+    """The versions `numbers`, plus every version from `low` on when `low` is given; a version whose
+    ImageId is a `resolve:ssm:` alias is read once more with ResolveAlias, for the AMI it launches."""
+    found = _describe_versions(api, template_id, numbers, low)
+    aliased = sorted(n for n, v in found.items() if v.image_id.startswith(ALIAS_PREFIX))
+    if aliased:
+        fn = api.ec2.describe_launch_template_versions
+        params = {"LaunchTemplateId": template_id, "Versions": [str(n) for n in aliased], "ResolveAlias": True}
+        for raw in api.items(fn, "LaunchTemplateVersions", **params):
+            number = int(raw["VersionNumber"])
+            resolved = str((raw.get("LaunchTemplateData") or {}).get("ImageId") or "")
+            if number in found and resolved and not resolved.startswith(ALIAS_PREFIX):
+                found[number] = replace(found[number], image_id=resolved, alias=found[number].image_id)
+    return found
+
+
+def _describe_versions(api: Api, template_id: str, numbers: Iterable[int], low: int | None) -> dict[int, Version]:
     fn = api.ec2.describe_launch_template_versions
     found: dict[int, Version] = {}
     if low is not None:
@@ -153,6 +172,7 @@ def template_views(
             default_version=default,
             latest_version=latest,
             images={n: v.image_id for n, v in sorted(versions.items())},
+            aliases={n: v.alias for n, v in sorted(versions.items()) if v.alias},
         )
     return views, read
 

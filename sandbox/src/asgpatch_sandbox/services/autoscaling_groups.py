@@ -26,6 +26,8 @@ from moto.ec2.models.instances import InstanceState as Ec2State
 
 from asgpatch_sandbox.override import original
 from asgpatch_sandbox.services.autoscaling_activities import ScalingActivities
+from asgpatch_sandbox.services.ssm_parameters import UnresolvableAlias
+from asgpatch_sandbox.services.ssm_parameters import resolve as resolve_alias
 from asgpatch_sandbox.world import RUNNING_SINCE, World, current, group_failure
 
 LAUNCH_LOST = "The instance was stopped or terminated through EC2 while launching."
@@ -138,7 +140,18 @@ def launch_instances(self: Any, count_needed: int, propagated_tags: dict[str, st
     if version is not None:
         propagated_tags.update(version.instance_tags)
         kwargs["launch_template"] = {"LaunchTemplateId": version.template.id, "Version": str(version.number)}
-        image_id, user_data = version.image_id, version.user_data
+        user_data = version.user_data
+        try:
+            image_id = resolve_alias(world, self.region, version.image_id)
+        except UnresolvableAlias as error:  # EC2 cannot launch it: a failed launch, nothing launched
+            asg_world.activities.record(
+                self.region,
+                self.name,
+                "Launching a new EC2 instance. Status Reason: " + str(error),
+                str(error),
+                status="Failed",
+            ).update(StatusMessage=str(error))
+            return
         security_groups = version.security_groups
     else:
         image_id, user_data = self.launch_config.image_id, self.launch_config.user_data

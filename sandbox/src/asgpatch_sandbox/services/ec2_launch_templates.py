@@ -30,6 +30,7 @@ from moto.ec2.models import launch_templates as lt_models
 from moto.ec2.utils import parse_user_data
 
 from asgpatch_sandbox.override import original
+from asgpatch_sandbox.services.ssm_parameters import resolved_data
 from asgpatch_sandbox.world import current
 
 MAX_VERSIONS_PER_DELETE = 200
@@ -180,12 +181,13 @@ def inherited_data(source: Any, given: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _version_view(self: Any, template: Any, version: Any) -> dict[str, Any]:
+def _version_view(self: Any, template: Any, version: Any, resolve_alias: bool = False) -> dict[str, Any]:
+    data = resolved_data(current(), self.region, version.data) if resolve_alias else version.data
     view = {
         "CreateTime": version.create_time,
         "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
         "DefaultVersion": template.is_default(version),
-        "LaunchTemplateData": version.data,
+        "LaunchTemplateData": data,
         "LaunchTemplateId": template.id,
         "LaunchTemplateName": template.name,
         "VersionNumber": version.number,
@@ -292,7 +294,10 @@ def respond_describe_launch_template_versions(self: Any) -> ActionResult:
         min_version=self._get_int_param("MinVersion"),
         max_version=self._get_int_param("MaxVersion"),
     )
-    return _paged({}, "LaunchTemplateVersions", found, self, lambda pair: _version_view(self, *pair))
+    resolve = str(self._get_param("ResolveAlias", "false")).lower() == "true"
+    return _paged(
+        {}, "LaunchTemplateVersions", found, self, lambda pair: _version_view(self, pair[0], pair[1], resolve)
+    )
 
 
 def _template_view(self: Any, template: Any) -> dict[str, Any]:
