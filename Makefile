@@ -31,16 +31,20 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	cd sandbox && ../$(BIN)/mypy
 
+# Four workers on two cores: most tests wait on sandbox processes and the CLI's polling, not the CPU;
+# a file's tests stay in one worker (module-scoped sandboxes).
+PYTEST := $(BIN)/python -m pytest -q -n 4 --dist loadfile
+
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 	$(BIN)/python sandbox/bench/scale.py --groups 50
 
 # One side only: the engine's tests (tests/) or the sandbox's (sandbox/tests/); `make test` runs both.
 test-engine: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(PYTEST) tests
 
 test-sandbox: $(STAMP)
-	$(BIN)/python -m pytest -q sandbox/tests
+	$(PYTEST) sandbox/tests
 	$(BIN)/python sandbox/bench/scale.py --groups 50
 
 bench-smoke: $(STAMP)

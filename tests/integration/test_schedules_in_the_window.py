@@ -1,8 +1,8 @@
 """A schedule that comes due mid-window: Auto Scaling skips the action while ScheduledActions is
 suspended, so the restore must put each group where its own schedule says it should be by now.
 
-The patch takes a little over a minute on this sandbox, so the next minute boundary — when the
-groups' scale-up is scheduled — always falls while asgpatch holds the processes suspended."""
+The patch takes 95 s on this sandbox, so the minute boundary after the next 20 s — when the groups'
+scale-up is scheduled — always falls while asgpatch holds the processes suspended."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from asgpatch_sandbox.builders import base_image, describe_group, group, launch_
 from asgpatch_sandbox.process import SandboxProcess
 from tests.integration.cli import cli, report_of
 
-WINDOW_WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "65", "--image-seconds", "2")
+WINDOW_WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "95", "--image-seconds", "2")
+MARGIN = 20  # seconds for the run to start and suspend the processes, on a busy machine too
 TAG = {"ep:asg:patch": "schedule"}
 RUN = ("--poll-seconds", "0.5", "--output", "json", "--tag-value", "schedule")
 
@@ -31,8 +32,9 @@ def window() -> Iterator[SandboxProcess]:
 
 
 def next_minute(now: float) -> datetime:
-    """The first minute boundary at least five seconds away: asgpatch has suspended the processes by then."""
-    moment = datetime.fromtimestamp(now + 5, tz=UTC)
+    """The first minute boundary at least MARGIN seconds away: asgpatch has suspended the processes by then,
+    and the patch (95 s) outlasts it."""
+    moment = datetime.fromtimestamp(now + MARGIN, tz=UTC)
     return (moment + timedelta(minutes=1)).replace(second=0, microsecond=0)
 
 
@@ -57,6 +59,7 @@ def estate(window: SandboxProcess) -> dict[str, Any]:
     window.advance(2)  # the running group's instance is in service (a sandbox clock two seconds ahead)
     serving = {i["InstanceId"] for i in describe_group(autoscaling, "schedule-running")["Instances"]}
     plan = cli(window, "plan", *RUN, "--deadline", (due + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert time.time() < due.timestamp() - 5, "the plan took the margin: the schedule would fire before the run"
     result = cli(window, "run", *RUN)
     assert time.time() > due.timestamp(), "the run must outlast the scheduled time"
     window.advance(10)  # what the restore launched comes up
