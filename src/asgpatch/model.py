@@ -93,6 +93,8 @@ class GroupView:
     template: TemplateRef | None = None
     launch_configuration: str | None = None
     failed_launch: str | None = None  # newest failed scaling activity's message, if any
+    target_groups: tuple[str, ...] = ()  # TargetGroupARNs
+    load_balancers: tuple[str, ...] = ()  # Classic Load Balancer names
 
     def instance(self, instance_id: str | None) -> InstanceView | None:
         return next((i for i in self.instances if i.instance_id == instance_id), None)
@@ -179,6 +181,8 @@ class Observation:
     image: ImageView | None = None
     compliance: ComplianceView | None = None  # the patch instance's, once its command succeeded
     scheduled: tuple[ScheduledAction, ...] = ()  # the group's scheduled actions, while it is restored
+    # target group ARN or "elb:<name>" -> the instances registered with it, while the group is restored
+    registered: Mapping[str, frozenset[str]] = field(default_factory=dict)
     bake: Job | None = None  # the job of the group whose bake this one shares, as the run knows it now
 
 
@@ -224,6 +228,7 @@ class Job:
     relaunches: int = 0  # patch instances launched again after someone terminated one
     isolated_since: float | None = None  # when asgpatch suspended the isolating processes
     patches: PatchCounts | None = None  # the patch instance's compliance after the Install
+    decremented: bool = False  # the restore took the patch instance out of a running group, desired with it
     preexisting: frozenset[str] = frozenset()  # instances before our scale-up (in the tag until in service)
     owner: str = ""  # the run driving the job now: it may resume a stopped run's job (memory only)
     claimed: bool = False  # this run has written its lease on the group (memory only)
@@ -317,6 +322,22 @@ class TerminateInstance:
     decrement: bool
 
 
+def elb_target(name: str) -> str:
+    """How a Classic Load Balancer is named beside target group ARNs (Observation.registered)."""
+    return f"elb:{name}"
+
+
+@dataclass(frozen=True)
+class RegisterInstances:
+    """Register instances with the group's target groups and Classic Load Balancers: Auto Scaling does
+    not add those it launched while AddToLoadBalancer was suspended, even once it is resumed."""
+
+    group: str
+    instance_ids: tuple[str, ...]
+    target_groups: tuple[str, ...] = ()
+    load_balancers: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class SendPatchCommand:
     instance_id: str
@@ -382,6 +403,7 @@ Action = (
     | SetCapacity
     | ProtectInstance
     | TerminateInstance
+    | RegisterInstances
     | SendPatchCommand
     | CancelCommand
     | CreateImage

@@ -23,12 +23,14 @@ from asgpatch.model import (
     Outcome,
     Phase,
     ProtectInstance,
+    RegisterInstances,
     ResumeProcesses,
     SetCapacity,
     Settings,
     TerminateInstance,
     WriteResult,
     WriteState,
+    elb_target,
 )
 from asgpatch.schedule import Due, due_between
 from asgpatch.schedule import apply as apply_schedule
@@ -48,10 +50,14 @@ def restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) 
             # Scaling refuses to decrement below the minimum: then it is replaced instead, after the
             # processes are resumed, so the replacement is registered with the load balancer as usual.
             if group.capacity.desired > group.capacity.min:
+                if not job.decremented:  # recorded first: a scale-out meanwhile is then no stand-in
+                    job = replace(job, decremented=True)
+                    actions.append(WriteState(job))
                 actions.append(TerminateInstance(instance.instance_id, decrement=True))
             else:
                 replace_last = TerminateInstance(instance.instance_id, decrement=False)
-    stand_in = _stand_in(job, group, obs.now, settings) if not present and not job.was_at_zero else StandIn()
+    lost = not present and not job.was_at_zero and not job.decremented
+    stand_in = _stand_in(job, group, obs.now, settings) if lost else StandIn()
     actions += stand_in.actions
     due = _due(job, obs)
     target, note = _restored_capacity(job, group, (present and replace_last is None) or stand_in.counted, due)
@@ -72,6 +78,9 @@ def restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) 
         actions.append(ResumeProcesses(group.name, resume))
     if replace_last is not None:
         actions.append(replace_last)
+    register = _unregistered(job, group, obs, settings)
+    if register is not None:
+        actions.append(register)
     if note and note.partition(":")[0] not in job.reason:  # once: the desired part changes as the group settles
         job = replace(job, reason="; ".join(part for part in (job.reason, note) if part))
         if job.salvaged_from is None:  # an unreadable tag that is kept is not overwritten for a note
@@ -114,6 +123,28 @@ def _stand_in(job: Job, group: GroupView, now: float, settings: Settings) -> Sta
         return StandIn()
     unprotect = (ProtectInstance(group.name, extra[0].instance_id, False),) if extra[0].protected else ()
     return StandIn((*unprotect, TerminateInstance(extra[0].instance_id, decrement=True)), counted=True)
+
+
+def _unregistered(job: Job, group: GroupView, obs: Observation, settings: Settings) -> RegisterInstances | None:
+    """Once AddToLoadBalancer is running again: the instances a scale-out launched while asgpatch held
+    it suspended are in service but not registered (Auto Scaling never adds them): register them with
+    the group's target groups and Classic Load Balancers. Never the patch instance."""
+    if "AddToLoadBalancer" not in job.we_suspended or "AddToLoadBalancer" in group.suspended:
+        return None
+    target_groups = tuple(arn for arn in group.target_groups if arn in obs.registered)
+    balancers = tuple(name for name in group.load_balancers if elb_target(name) in obs.registered)
+    targets = [*target_groups, *map(elb_target, balancers)]
+    if not targets:
+        return None
+    since = (job.isolated_since or job.launch_requested or job.phase_started) - settings.launch_skew
+    missing = tuple(
+        i.instance_id
+        for i in group.instances
+        if i.lifecycle == "InService" and i.ec2_state == "running" and i.instance_id != job.instance_id
+        and i.launch_time is not None and i.launch_time >= since
+        and any(i.instance_id not in obs.registered[t] for t in targets)
+    )  # fmt: skip
+    return RegisterInstances(group.name, missing, target_groups, balancers) if missing else None
 
 
 def _due(job: Job, obs: Observation) -> list[Due]:

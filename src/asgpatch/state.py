@@ -2,18 +2,20 @@
 
 Format (version 3), fields joined by "|":
     3|run|phase|min,max,desired|was|we|phase_started|launch_requested|instance|ready_at|command|image|
-    template:source>new|source_image|preexisting|relaunches|outcome|isolated_since|patches
+    template:source>new|source_image|preexisting|relaunches|outcome|isolated_since|patches|decremented
 `isolated_since` is when asgpatch suspended the isolating processes (scheduled actions that came due
 since then are applied on restore); `patches` the patch instance's compliance after the Install,
-"installed,missing,failed". The job's reason is written beside it, in the same call, to its own tag
-`asgpatch:reason` (256 characters of its own, so a long reason is never cut to make room). Version 2
-kept the reason as a last field and had neither of the two before it; version 1 also lacked
-`relaunches` (read as 0) and `outcome` (inferred). A version above FORMAT_VERSION is refused with
-NewerStateError: only the asgpatch that wrote it knows what its fields mean.
+"installed,missing,failed"; `decremented` "1" once the restore took the patch instance out of a
+running group with a decrement (so a scale-out meanwhile is not mistaken for a stand-in). The job's
+reason is written beside it, in the same call, to its own tag `asgpatch:reason` (256 characters of
+its own, so a long reason is never cut to make room). Version 2 kept the reason as a last field and
+had none of the three before it; version 1 also lacked `relaunches` (read as 0) and `outcome`
+(inferred). A version above FORMAT_VERSION is refused with NewerStateError: only the asgpatch that
+wrote it knows what its fields mean.
 Processes are written as one letter each (PROCESS_CODES); times as whole epoch seconds; empty means
 unset. `preexisting` lists the last 8 characters of each instance the group had before the scale-up,
 until the patch instance is in service (so a restarted run does not mistake a serving instance for
-it); "+" when they do not all fit. A reason is cut to what fits. A value this module cannot read
+it); "+" when they do not all fit. A value this module cannot read
 raises StateError, so callers can report the group and restore it as safely as possible (salvage.py)
 instead of guessing.
 """
@@ -29,7 +31,7 @@ REASON_TAG = "asgpatch:reason"  # the reason of a job in flight, written with it
 RESULT_TAG = "asgpatch:last-result"
 LEASE_TAG = "asgpatch:lease"  # "<run id> <expiry epoch>": one run at a time per group
 FORMAT_VERSION = "3"
-FIELDS_BY_VERSION = {"1": 16, "2": 18, "3": 19}  # every version this asgpatch reads, and its number of fields
+FIELDS_BY_VERSION = {"1": 16, "2": 18, "3": 20}  # every version this asgpatch reads, and its number of fields
 TAG_VALUE_LIMIT = 256
 
 PROCESS_CODES = {
@@ -127,6 +129,7 @@ def _fields(job: Job, source_image: str | None) -> list[str]:
         job.outcome.value if job.outcome is not None else "",
         _time(job.isolated_since),
         "" if job.patches is None else f"{job.patches.installed},{job.patches.missing},{job.patches.failed}",
+        "1" if job.decremented else "",
     ]
 
 
@@ -165,7 +168,7 @@ def split(value: str) -> list[str]:
     if version == "1":
         fields[15:15] = ["", ""]  # no relaunches yet; outcome inferred
     if version in ("1", "2"):
-        fields[17:17] = ["", ""]  # no isolation time, no compliance recorded yet
+        fields[17:17] = ["", "", ""]  # no isolation time, no compliance, no decrement recorded yet
     return fields
 
 
@@ -174,7 +177,8 @@ def decode(group: str, value: str, reason_tag: str = "") -> Job:
     reason there; older versions in their last field)."""
     fields = split(value)
     (_, run_id, phase, capacity, was, we, started, requested, instance, ready, command, image, template,
-     source_image, preexisting, relaunches, outcome, isolated, patches, *older_reason) = fields  # fmt: skip
+     source_image, preexisting, relaunches, outcome, isolated, patches, decremented,
+     *older_reason) = fields  # fmt: skip
     reason = older_reason[0] if older_reason else reason_tag
     try:
         template_id, source_version, new_version = _read_template(template)
@@ -201,6 +205,7 @@ def decode(group: str, value: str, reason_tag: str = "") -> Job:
             outcome=Outcome(outcome) if outcome else None,
             isolated_since=_read_time(isolated),
             patches=_read_patches(patches),
+            decremented=decremented == "1",
         )
     except ValueError as error:
         if isinstance(error, StateError):

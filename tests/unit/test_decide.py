@@ -25,6 +25,7 @@ from asgpatch.model import (
     PatchCounts,
     Phase,
     ProtectInstance,
+    RegisterInstances,
     ResumeProcesses,
     SendPatchCommand,
     SetCapacity,
@@ -637,3 +638,39 @@ def test_patches_missing_or_failed_after_the_install_fail_the_group_unbaked():
     assert not any(isinstance(a, CreateImage) for a in decision.actions)
     baked = decide(PATCHING, succeeded(compliance=partial), replace(SETTINGS, compliance="report"))
     assert baked.job.phase is Phase.IMAGING and "baked with 1 missing and 2 failed patches" in baked.job.reason
+
+
+# --- load balancers and scale-outs during the window -------------------------------------------------
+
+
+def test_a_scale_out_during_the_window_is_no_stand_in_once_the_restore_took_the_patch_instance_out():
+    """A running group at 1 scaled out to 3 while patched (2 + the patch instance): the restore takes
+    the patch instance out with a decrement and records it, so the instance the scale-out launched is
+    kept, not mistaken for the stand-in of a patch instance that went without a decrement."""
+    original = Capacity(1, 4, 1)
+    restoring = job(Phase.RESTORING, instance_id="i-patch", original=original, outcome=Outcome.PATCHED,
+                    preexisting=frozenset({"i-a"}))  # fmt: skip
+    scaled_out = ready("i-new", protected=False, launch_time=NOW - 30)
+    first = decide(restoring, obs(group(Capacity(1, 4, 3), (ready("i-a", protected=False), ready("i-patch"),
+                                                              scaled_out))), SETTINGS)  # fmt: skip
+    kinds_in_order = [type(a).__name__ for a in first.actions]
+    recorded = next(a for a in first.actions if isinstance(a, WriteState))
+    assert first.job.decremented and recorded.job.decremented
+    assert kinds_in_order.index("WriteState") < first.actions.index(TerminateInstance("i-patch", decrement=True))
+    after = decide(first.job, obs(group(Capacity(1, 4, 2), (ready("i-a", protected=False), scaled_out))), SETTINGS)
+    assert not any(isinstance(a, TerminateInstance) for a in after.actions), "the scale-out stays"
+    assert after.job.phase is Phase.DONE
+
+
+def test_instances_launched_while_add_to_load_balancer_was_held_are_registered_once_it_runs_again():
+    restoring = job(Phase.RESTORING, outcome=Outcome.PATCHED, original=Capacity(1, 4, 1), isolated_since=NOW - 600,
+                    we_suspended=frozenset({"AddToLoadBalancer"}), decremented=True, instance_id="i-patch")  # fmt: skip
+    old, new = ready("i-old", protected=False, launch_time=NOW - 86_400), ready("i-new", protected=False)
+    view = group(Capacity(1, 4, 2), (old, new), target_groups=("arn:tg",), load_balancers=("web-clb",))
+    seen = {"arn:tg": frozenset({"i-old"}), "elb:web-clb": frozenset({"i-old"})}
+    decision = decide(restoring, obs(view, registered=seen), SETTINGS)
+    assert decision.actions == (RegisterInstances("web", ("i-new",), ("arn:tg",), ("web-clb",)),)
+    held = decide(restoring, obs(replace(view, suspended=frozenset({"AddToLoadBalancer"})), registered=seen), SETTINGS)
+    assert not any(isinstance(a, RegisterInstances) for a in held.actions), "not before the process runs again"
+    registered = {"arn:tg": frozenset({"i-old", "i-new"}), "elb:web-clb": frozenset({"i-old", "i-new"})}
+    assert decide(restoring, obs(view, registered=registered), SETTINGS).job.phase is Phase.DONE

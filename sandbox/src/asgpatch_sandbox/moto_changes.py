@@ -26,6 +26,7 @@ from asgpatch_sandbox.services import (
     autoscaling_groups,
     autoscaling_health,
     autoscaling_instance_refresh,
+    autoscaling_load_balancers,
     autoscaling_scheduled_actions,
     ec2_disks,
     ec2_image_lookup,
@@ -68,6 +69,12 @@ CHANGES: tuple[Change, ...] = (
            "an instance no group has is a ValidationError (moto failed with a 500)"),
     Change(AsgApi, "set_desired_capacity", autoscaling_groups.respond_set_desired_capacity,
            "a desired capacity outside min..max is refused with AWS's message (moto accepted it)"),
+    # --- Auto Scaling: load balancers (services/autoscaling_load_balancers.py) ------------------------
+    Change(AsgBackend, "update_attached_target_groups", autoscaling_load_balancers.update_attached_target_groups,
+           "only InService, running instances launched while AddToLoadBalancer was active are registered (moto "
+           "registered pending ones too, which elbv2 refuses), and those that leave service are deregistered"),
+    Change(AsgBackend, "update_attached_elbs", autoscaling_load_balancers.update_attached_elbs,
+           "the same for Classic Load Balancers"),
     # --- Auto Scaling: activities (services/autoscaling_activities.py) -------------------------------
     Change(AsgApi, "describe_scaling_activities", autoscaling_activities.respond_describe_scaling_activities,
            "each launch, failed launch, termination and scheduled action is recorded and paged, newest first "

@@ -44,6 +44,14 @@ class Api:
     def sns(self) -> Any:
         return self.clients.sns
 
+    @property
+    def elbv2(self) -> Any:
+        return self.clients.elbv2
+
+    @property
+    def elb(self) -> Any:
+        return self.clients.elb
+
     def call(self, fn: Callable[..., Any], **params: Any) -> dict[str, Any]:
         answer: dict[str, Any] = self.caller.call(fn, **params)
         return answer

@@ -8,7 +8,9 @@ DescribeImages for M jobs with an image; ceil(T/100) DescribeLaunchTemplates plu
 DescribeLaunchTemplateVersions per template for jobs in PENDING, IMAGING and UPDATING_TEMPLATE; and
 for L jobs LAUNCHING or WAITING_INSTANCE one DescribeScalingActivities each when L <= 10, else about
 ceil(3L/100) pages of the account-wide listing; for R jobs RESTORING after asgpatch suspended their
-ScheduledActions, one DescribeScheduledActions each.
+ScheduledActions, one DescribeScheduledActions each; for those with load balancers after it held
+AddToLoadBalancer, one DescribeTargetHealth per target group and one DescribeLoadBalancers per 20
+Classic Load Balancers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from asgpatch.aws.compliance import observe_compliance
 from asgpatch.aws.groups import describe_named, group_views
 from asgpatch.aws.images import observe_images
 from asgpatch.aws.instances import Ec2Facts, ec2_facts, ssm_pings
+from asgpatch.aws.load_balancers import registered
 from asgpatch.aws.scheduled import scheduled_actions
 from asgpatch.aws.templates import observe_templates
 from asgpatch.model import GroupView, InstanceView, Job, Observation, Phase
@@ -33,11 +36,21 @@ SSM_PHASES = frozenset({Phase.LAUNCHING, Phase.WAITING_INSTANCE, Phase.PATCHING}
 
 def watched(job: Job, view: GroupView) -> list[str]:
     """The instances whose EC2/SSM facts decide needs: while launching every instance that was not
-    there before our scale-up (the patch instance is among them), later only the patch instance."""
+    there before our scale-up (the patch instance is among them), while restoring a group with load
+    balancers all of them (those a scale-out launched meanwhile are registered), else only the patch
+    instance."""
     present = [i.instance_id for i in view.instances]
     if job.phase in LAUNCH_PHASES and not job.instance_id:
         return [i for i in present if i not in job.preexisting]
+    if _registers(job, view):
+        return present
     return [job.instance_id] if job.instance_id in present else []
+
+
+def _registers(job: Job, view: GroupView | None) -> bool:
+    """A group being restored after asgpatch held AddToLoadBalancer suspended, with load balancers."""
+    balanced = view is not None and bool(view.target_groups or view.load_balancers)
+    return balanced and job.phase is Phase.RESTORING and "AddToLoadBalancer" in job.we_suspended
 
 
 def _described(instance: InstanceView, facts: Mapping[str, Ec2Facts], pings: Mapping[str, str]) -> InstanceView:
@@ -91,6 +104,8 @@ def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]
     templates = observe_templates(api, jobs, views)
     restoring = [job.group for job in jobs if _honours_schedule(job) and views[job.group] is not None]
     schedules = scheduled_actions(api, restoring) if restoring else {}
+    balanced = [view for job in jobs if _registers(job, view := views[job.group]) and view is not None]
+    members = registered(api, balanced) if balanced else {}
     return {
         job.group: Observation(
             now=now,
@@ -100,6 +115,7 @@ def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]
             image=images.get(job.group),
             compliance=compliance.get(job.group),
             scheduled=schedules.get(job.group, ()),
+            registered=members.get(job.group, {}),
         )
         for job in jobs
     }

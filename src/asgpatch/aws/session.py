@@ -50,6 +50,8 @@ class Clients:
     # SSM without botocore's retries, for SendCommand: a retry must first look for the command that a
     # lost answer may already have created (SendCommand has no client token).
     ssm_once: Any = None
+    elbv2: Any = None  # target groups: instances a scale-out launched during the window are registered
+    elb: Any = None  # Classic Load Balancers, the same
 
     @property
     def endpoint_url(self) -> str:
@@ -105,4 +107,6 @@ def connect(region: str | None, profile: str | None, endpoint_url: str | None, m
         ssm_once=client(
             "ssm", Config(retries={"mode": "standard", "total_max_attempts": 1}, user_agent_extra=USER_AGENT)
         ),
+        elbv2=client("elbv2"),
+        elb=client("elb"),
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from asgpatch import naming, state
+from asgpatch.aws import load_balancers
 from asgpatch.aws.api import Api
 from asgpatch.aws.commands import DOCUMENT
 from asgpatch.aws.errors import TRANSIENT
@@ -27,6 +28,7 @@ from asgpatch.model import (
     CreateTemplateVersion,
     DeregisterImage,
     ProtectInstance,
+    RegisterInstances,
     ResumeProcesses,
     SendPatchCommand,
     SetCapacity,
@@ -343,6 +345,12 @@ def use_version(api: Api, action: UseTemplateVersion) -> Result:
 
 # --- dispatch and SNS ----------------------------------------------------------------------------
 
+
+def register_instances(api: Api, action: RegisterInstances) -> Result:
+    load_balancers.register(api, action)
+    return None
+
+
 HANDLERS: dict[type, Callable[[Api, Any], Result]] = {
     WriteState: write_state,
     ClearState: clear_state,
@@ -353,6 +361,7 @@ HANDLERS: dict[type, Callable[[Api, Any], Result]] = {
     SetCapacity: set_capacity,
     ProtectInstance: protect,
     TerminateInstance: terminate,
+    RegisterInstances: register_instances,
     SendPatchCommand: send_patch,
     CancelCommand: cancel,
     CreateImage: create_image,

@@ -16,6 +16,7 @@ def start(world: World) -> None:
     from asgpatch_sandbox.services.autoscaling_groups import AutoScalingWorld
     from asgpatch_sandbox.services.autoscaling_health import HealthWorld
     from asgpatch_sandbox.services.autoscaling_instance_refresh import RefreshWorld
+    from asgpatch_sandbox.services.autoscaling_load_balancers import LoadBalancerWorld
     from asgpatch_sandbox.services.autoscaling_scheduled_actions import ScheduledWorld
     from asgpatch_sandbox.services.ec2_images import ImagesWorld
     from asgpatch_sandbox.services.os_patch_catalog import PatchCatalog
@@ -26,6 +27,7 @@ def start(world: World) -> None:
     world.add(ScalingActivities(world))
     world.add(AutoScalingWorld(world))  # launches finish before health checks look at them
     world.add(HealthWorld(world))
+    world.add(LoadBalancerWorld(world))  # after launches and health checks: registers what serves now
     world.add(ScheduledWorld(world))
     world.add(RefreshWorld(world))
     world.add(ImagesWorld(world))

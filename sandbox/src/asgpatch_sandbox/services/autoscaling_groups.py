@@ -31,6 +31,7 @@ from asgpatch_sandbox.services.ssm_parameters import resolve as resolve_alias
 from asgpatch_sandbox.world import RUNNING_SINCE, World, current, group_failure
 
 LAUNCH_LOST = "The instance was stopped or terminated through EC2 while launching."
+LB_ELIGIBLE = "sandbox_lb_eligible"  # on moto's EC2 instance: launched while AddToLoadBalancer was active
 SERVING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 
 
@@ -176,6 +177,8 @@ def launch_instances(self: Any, count_needed: int, propagated_tags: dict[str, st
     for instance in reservation.instances:
         instance.autoscaling_group = self
         instance._state = Ec2State("pending", 0)
+        # Auto Scaling adds it to the group's load balancers only if AddToLoadBalancer runs at launch.
+        setattr(instance, LB_ELIGIBLE, "AddToLoadBalancer" not in suspended(self))
         if version is not None:
             instance.sandbox_instance_profile = _instance_profile_name(version.data)
         elif self.launch_config is not None:
