@@ -23,27 +23,14 @@ from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
 from asgpatch import runner
-from asgpatch.aws import AwsCloud, connect
 from asgpatch.config import RunConfig
 from asgpatch.model import Settings
 from asgpatch_sandbox.builders import base_image, group, launch_template, security_group, template_data
 from asgpatch_sandbox.process import SandboxProcess
+from tests.integration.inprocess import capturing_cloud
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-class SandboxClock:
-    """The engine's clock is the sandbox's: a poll moves it forward, so a whole cycle takes no waiting."""
-
-    def __init__(self, sandbox: SandboxProcess) -> None:
-        self.sandbox = sandbox
-
-    def now(self) -> float:
-        return self.sandbox.now()
-
-    def sleep(self, seconds: float) -> None:
-        self.sandbox.advance(seconds)
 
 
 def declared_minimum() -> str:
@@ -75,20 +62,7 @@ def minimum_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Servic
 @pytest.fixture(scope="module")
 def requests(sandbox: SandboxProcess) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
     """Every request the engine made in the runs below: (service, operation, parameters)."""
-    seen: list[tuple[str, str, dict[str, Any]]] = []
-    with pytest.MonkeyPatch.context() as environment:
-        environment.setenv("AWS_ACCESS_KEY_ID", "testing")
-        environment.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        clients = connect(region="us-east-1", profile=None, endpoint_url=sandbox.url)
-    for client in (clients.autoscaling, clients.ec2, clients.ssm, clients.sns, clients.ssm_once, clients.elbv2,
-                   clients.elb, clients.probe):  # fmt: skip
-        service = client.meta.service_model.service_name
-
-        def capture(params: dict[str, Any], model: Any, service: str = service, **_: Any) -> None:
-            seen.append((service, model.name, json.loads(json.dumps(params, default=str))))
-
-        client.meta.events.register("provide-client-params", capture)
-    cloud, clock = AwsCloud(clients, sleep=lambda _: None), SandboxClock(sandbox)
+    cloud, clock, seen = capturing_cloud(sandbox)
     build_estate(sandbox)
     settings = Settings(tag_key="boto3-minimum", launch_timeout=300, patch_timeout=120, image_timeout=300)
     config = RunConfig(poll_seconds=20, settings=settings, sns_topic_arn=None)

@@ -1,0 +1,45 @@
+"""The engine in this process against a sandbox, on the sandbox's clock, with every request it sends
+captured: for checks that need the requests themselves (the boto3 minimum, the IAM policy)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from asgpatch.aws import AwsCloud, connect
+from asgpatch_sandbox.process import SandboxProcess
+
+Request = tuple[str, str, dict[str, Any]]  # (service, operation, parameters)
+
+
+class SandboxClock:
+    """The engine's clock is the sandbox's: a poll moves it forward, so a whole cycle takes no waiting."""
+
+    def __init__(self, sandbox: SandboxProcess) -> None:
+        self.sandbox = sandbox
+
+    def now(self) -> float:
+        return self.sandbox.now()
+
+    def sleep(self, seconds: float) -> None:
+        self.sandbox.advance(seconds)
+
+
+def capturing_cloud(sandbox: SandboxProcess) -> tuple[AwsCloud, SandboxClock, list[Request]]:
+    """An AwsCloud on the sandbox whose every request is appended, as sent, to the list returned."""
+    seen: list[Request] = []
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("AWS_ACCESS_KEY_ID", "testing")
+        environment.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        clients = connect(region="us-east-1", profile=None, endpoint_url=sandbox.url)
+    for client in (clients.autoscaling, clients.ec2, clients.ssm, clients.sns, clients.ssm_once, clients.elbv2,
+                   clients.elb, clients.probe):  # fmt: skip
+        service = client.meta.service_model.service_name
+
+        def capture(params: dict[str, Any], model: Any, service: str = service, **_: Any) -> None:
+            seen.append((service, model.name, json.loads(json.dumps(params, default=str))))
+
+        client.meta.events.register("provide-client-params", capture)
+    return AwsCloud(clients, sleep=lambda _: None), SandboxClock(sandbox), seen
