@@ -48,6 +48,9 @@ from asgpatch.state import LEASE_TAG, REASON_TAG, RESULT_TAG, STATE_TAG, encode,
 LAUNCH, SSM, PATCH, IMAGE = 30.0, 20.0, 60.0, 45.0
 FLAKY = CloudError("InternalFailure", "injected by the fake", "FakeCloud")  # an error that outlived retries
 AT_ZERO = Capacity(0, 2, 0)
+FAKE_TEMPLATE = "lt-0a1b2c3d4e5f67890"  # the template every group launches from unless told otherwise
+BASE_IMAGE = "ami-0ba5e0000000000b1"
+SOURCE_DATA = {"InstanceType": "t3.micro", "UserData": "IyEvYmluL2Jhc2gK", "IamInstanceProfile": "app-profile"}
 
 
 @dataclass
@@ -67,7 +70,7 @@ class FakeGroup:
     name: str
     capacity: Capacity
     tags: dict[str, str]
-    template_id: str | None = "lt-1"
+    template_id: str | None = FAKE_TEMPLATE
     version: str = "$Default"
     mixed: bool = False
     suspended: set[str] = field(default_factory=set)
@@ -88,10 +91,18 @@ class FakeGroup:
 
 @dataclass
 class FakeTemplate:
+    """A launch template's versions: each one's ImageId, description and the rest of its data, which
+    a new version copies from its SourceVersion (only ImageId replaced), as EC2 and the sandbox do."""
+
     template_id: str
     default: int = 1
-    images: dict[int, str] = field(default_factory=lambda: {1: "ami-base"})
+    images: dict[int, str] = field(default_factory=lambda: {1: BASE_IMAGE})
     descriptions: dict[int, str] = field(default_factory=lambda: {1: "initial"})
+    data: dict[int, dict[str, str]] = field(default_factory=dict)
+    aliases: dict[int, str] = field(default_factory=dict)  # versions whose ImageId is resolve:ssm: (images: resolved)
+
+    def data_of(self, number: int) -> dict[str, str]:
+        return self.data.get(number, SOURCE_DATA)
 
 
 @dataclass
@@ -118,7 +129,7 @@ class FakeCloud:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.groups: dict[str, FakeGroup] = {}
-        self.templates: dict[str, FakeTemplate] = {"lt-1": FakeTemplate("lt-1")}
+        self.templates: dict[str, FakeTemplate] = {FAKE_TEMPLATE: FakeTemplate(FAKE_TEMPLATE)}
         self.commands: dict[str, FakeCommand] = {}
         self.images_made: dict[str, FakeImage] = {}
         self.calls: list[Action] = []
@@ -138,7 +149,11 @@ class FakeCloud:
         return group
 
     def _id(self, prefix: str) -> str:
-        return f"{prefix}-{next(self._ids):04d}"
+        """Ids as long as AWS's: i-/ami- and 17 hex digits, command ids as UUIDs."""
+        n = next(self._ids)
+        if prefix == "cmd":
+            return f"{n:08x}-0c0d-4e0f-8a1b-{n:012x}"
+        return f"{prefix}-0{n:016x}"
 
     # Cloud ------------------------------------------------------------------------------------
     def discover(self, tag_key: str, tag_value: str, names: Sequence[str] = ()) -> Discovery:
@@ -254,6 +269,7 @@ class FakeCloud:
             default_version=template.default,
             latest_version=max(template.images),
             images=dict(template.images),
+            aliases=dict(template.aliases),
             run_versions=made,
         )
 
@@ -435,9 +451,12 @@ class FakeCloud:
 
     def _do_CreateTemplateVersion(self, action: CreateTemplateVersion) -> int:
         template = self.templates[action.template_id]
+        if action.source_version not in template.images:
+            raise CloudError("InvalidLaunchTemplateId.VersionNotFound", f"version {action.source_version} not found")
         number = max(template.images) + 1
         template.images[number] = action.image_id
         template.descriptions[number] = action.description
+        template.data[number] = dict(template.data_of(action.source_version))  # SourceVersion, ImageId replaced
         return number
 
     def _do_SetDefaultVersion(self, action: SetDefaultVersion) -> None:

@@ -16,6 +16,7 @@ from asgpatch.decision import (
     COMMAND_RUNNING,
     LEAVING,
     Decision,
+    alias_note,
     complete,
     fail,
     finish,
@@ -186,7 +187,7 @@ def _pending(job: Job, obs: Observation, group: GroupView, settings: Settings) -
         source_image=template.images.get(source),
         preexisting=frozenset(i.instance_id for i in group.instances),
         isolated_since=now,
-        reason=_alias_note(template.aliases.get(source), source),
+        reason=alias_note(template.aliases.get(source), source),
     )
     launching = preparing.at(Phase.LAUNCHING, now, launch_requested=now)
     actions: list[Action] = [WriteState(preparing)]
@@ -194,13 +195,6 @@ def _pending(job: Job, obs: Observation, group: GroupView, settings: Settings) -
         actions.append(SuspendProcesses(group.name, preparing.we_suspended))
     actions += [WriteState(launching), scale_up(group.name, original)]
     return Decision(launching, tuple(actions))
-
-
-def _alias_note(alias: str | None, version: int) -> str:
-    """A version whose ImageId follows an SSM parameter: the new version names the patched AMI itself."""
-    if not alias:
-        return ""
-    return f"version {version} followed {alias}; the new version pins the patched AMI and no longer follows it"
 
 
 def _prepare_again(job: Job, obs: Observation, group: GroupView) -> Decision:

@@ -61,3 +61,10 @@ def scale_up(name: str, original: Capacity) -> SetCapacity:
 def complete(preexisting: frozenset[str]) -> bool:
     """Whether the earlier instances are all known ("+" marks a list that did not fit in the tag)."""
     return bool(preexisting) and INCOMPLETE not in preexisting
+
+
+def alias_note(alias: str | None, version: int) -> str:
+    """A version whose ImageId follows an SSM parameter: the new version names the patched AMI itself."""
+    if not alias:
+        return ""
+    return f"version {version} followed {alias}; the new version pins the patched AMI and no longer follows it"

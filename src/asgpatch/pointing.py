@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from asgpatch import naming
-from asgpatch.decision import Decision, fail, minutes, overdue, release
+from asgpatch.decision import Decision, alias_note, fail, minutes, overdue, release
 from asgpatch.model import (
     Action,
     CreateTemplateVersion,
@@ -45,6 +45,8 @@ def sharing(job: Job, obs: Observation, group: GroupView, settings: Settings) ->
     if bake.outcome is Outcome.PATCHED and bake.new_version is not None and bake.image_id and bake.template_id:
         if group.template is None or group.template.main.template_id != bake.template_id:
             return release(job, group, Outcome.SKIPPED, "its launch template changed during the run; left as it is")
+        view = obs.templates.get(bake.template_id)
+        followed = view.aliases.get(bake.source_version or 0) if view is not None else None
         updating = job.at(
             Phase.UPDATING_TEMPLATE,
             obs.now,
@@ -53,6 +55,7 @@ def sharing(job: Job, obs: Observation, group: GroupView, settings: Settings) ->
             new_version=bake.new_version,
             image_id=bake.image_id,
             source_image=bake.source_image,
+            reason=alias_note(followed, bake.source_version or 0),
         )
         return Decision(updating, (WriteState(updating),))
     if bake.done or bake.outcome in (Outcome.FAILED, Outcome.SKIPPED):

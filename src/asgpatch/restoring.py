@@ -52,7 +52,8 @@ def restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) 
             if group.capacity.desired > group.capacity.min:
                 if not job.decremented:  # recorded first: a scale-out meanwhile is then no stand-in
                     job = replace(job, decremented=True)
-                    actions.append(WriteState(job))
+                    if job.salvaged_from is None:  # an unreadable tag that is kept is not overwritten
+                        actions.append(WriteState(job))
                 actions.append(TerminateInstance(instance.instance_id, decrement=True))
             else:
                 replace_last = TerminateInstance(instance.instance_id, decrement=False)

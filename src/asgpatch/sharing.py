@@ -61,8 +61,12 @@ def resolve(spec: TemplateSpec, templates: Mapping[str, TemplateView]) -> Lineag
         return None
 
 
-def lineage_of(candidate: Candidate, templates: Mapping[str, TemplateView]) -> Lineage | None:
-    """The version a group bakes from: recorded by a job in flight, else what its main spec names now."""
+def lineage_of(
+    candidate: Candidate, templates: Mapping[str, TemplateView], outputs: Mapping[Lineage, Lineage] | None = None
+) -> Lineage | None:
+    """The version a group bakes from: recorded by a job in flight, else what its main spec names now —
+    unless that is the version a bake in flight already made (a stopped run's new version became the
+    $Latest of groups that were to share it): then it shares that bake."""
     job = candidate.job
     if candidate.resumed:
         if job.template_id and job.source_version is not None:
@@ -70,7 +74,17 @@ def lineage_of(candidate: Candidate, templates: Mapping[str, TemplateView]) -> L
         return None
     if candidate.group.template is None:
         return None
-    return resolve(candidate.group.template.main, templates)
+    lineage = resolve(candidate.group.template.main, templates)
+    return (outputs or {}).get(lineage, lineage) if lineage is not None else None
+
+
+def bake_outputs(candidates: Sequence[Candidate]) -> dict[Lineage, Lineage]:
+    """The version each bake in flight already made -> the version it was made from."""
+    return {
+        (c.job.template_id, c.job.new_version): (c.job.template_id, c.job.source_version)
+        for c in candidates
+        if c.resumed and c.job.template_id and c.job.new_version is not None and c.job.source_version is not None
+    }
 
 
 def image_of(lineage: Lineage | None, templates: Mapping[str, TemplateView]) -> str | None:
@@ -80,11 +94,13 @@ def image_of(lineage: Lineage | None, templates: Mapping[str, TemplateView]) -> 
     return template.images.get(lineage[1]) if template is not None else None
 
 
-def targets_of(candidate: Candidate, templates: Mapping[str, TemplateView]) -> dict[Lineage, tuple[str, ...]]:
+def targets_of(
+    candidate: Candidate, templates: Mapping[str, TemplateView], outputs: Mapping[Lineage, Lineage] | None = None
+) -> dict[Lineage, tuple[str, ...]]:
     """Every version the group's patch makes a new version from, with the version specs of the group
     that name it: its main lineage, and each override that launches the same image (another lineage,
     such as an arm64 version, keeps its version and is no target)."""
-    main = lineage_of(candidate, templates)
+    main = lineage_of(candidate, templates, outputs)
     if main is None:
         return {}
     source_image = image_of(main, templates) or candidate.job.source_image
@@ -94,6 +110,7 @@ def targets_of(candidate: Candidate, templates: Mapping[str, TemplateView]) -> d
         lineage = resolve(spec, templates)
         if lineage is None:
             continue
+        lineage = (outputs or {}).get(lineage, lineage)
         if lineage == main or (source_image is not None and image_of(lineage, templates) == source_image):
             found.setdefault(lineage, []).append(spec.version)
     return {lineage: tuple(dict.fromkeys(specs)) for lineage, specs in found.items()}
@@ -105,20 +122,22 @@ def share(
     """Who hosts which bake, who follows, and who is skipped (see the module docstring)."""
     users = _users(candidates, region_groups)
     active = {c.name: c for c in candidates}
-    targets = {c.name: targets_of(c, templates) for c in candidates}
+    outputs = bake_outputs(candidates)
+    targets = {c.name: targets_of(c, templates, outputs) for c in candidates}
     skipped: dict[str, str] = {}
     # A job in flight (resumed from its state tag) was admitted by the run that started it: it is
     # finished, never skipped half-way; the new groups are checked against it.
-    newly = _override_conflicts(active, targets, templates)
+    newly = _override_conflicts(active, targets, templates, outputs)
     while True:
         for name, reason in newly.items():
             skipped[name] = reason
             active.pop(name)
-        newly = {n: r for n, r in _unsafe(active, targets, users, templates).items() if not active[n].resumed}
+        found = _unsafe(active, targets, users, templates, outputs)
+        newly = {n: r for n, r in found.items() if not active[n].resumed}
         if not newly:
             break
     hosts, followers = set(), {}
-    for _, members in sorted(_bakes(active, templates).items()):
+    for _, members in sorted(_bakes(active, templates, outputs).items()):
         host = _host(members)
         if host is None:
             reason = _blocked_reason(members)
@@ -143,10 +162,12 @@ def _users(candidates: Sequence[Candidate], region_groups: Iterable[GroupView]) 
     return users
 
 
-def _bakes(active: Mapping[str, Candidate], templates: Mapping[str, TemplateView]) -> dict[Lineage, list[Candidate]]:
+def _bakes(
+    active: Mapping[str, Candidate], templates: Mapping[str, TemplateView], outputs: Mapping[Lineage, Lineage]
+) -> dict[Lineage, list[Candidate]]:
     bakes: dict[Lineage, list[Candidate]] = {}
     for candidate in active.values():
-        lineage = lineage_of(candidate, templates)
+        lineage = lineage_of(candidate, templates, outputs)
         if lineage is not None:
             bakes.setdefault(lineage, []).append(candidate)
     return bakes
@@ -167,15 +188,16 @@ def _override_conflicts(
     active: Mapping[str, Candidate],
     targets: Mapping[str, Mapping[Lineage, tuple[str, ...]]],
     templates: Mapping[str, TemplateView],
+    outputs: Mapping[Lineage, Lineage],
 ) -> dict[str, str]:
     """A version is baked once per run: an override that names another bake's version is not given a
     second new version from it with this group's image."""
-    mains = {lineage_of(c, templates): name for name, c in sorted(active.items())}
+    mains = {lineage_of(c, templates, outputs): name for name, c in sorted(active.items())}
     conflicts = {}
     for name, candidate in sorted(active.items()):
         if candidate.resumed:
             continue
-        main = lineage_of(candidate, templates)
+        main = lineage_of(candidate, templates, outputs)
         for lineage in targets[name]:
             owner = mains.get(lineage)
             if lineage != main and owner is not None and owner != name:
@@ -192,6 +214,7 @@ def _unsafe(
     targets: Mapping[str, Mapping[Lineage, tuple[str, ...]]],
     users: Mapping[str, Mapping[str, set[str]]],
     templates: Mapping[str, TemplateView],
+    outputs: Mapping[Lineage, Lineage],
 ) -> dict[str, str]:
     """Groups whose new version or new default would change what another group launches."""
     unsafe: dict[str, str] = {}
@@ -209,8 +232,9 @@ def _unsafe(
             for group in makers:
                 unsafe.setdefault(group, _shared(name, "a new version of it", outside, "$Latest"))
         elif latest:  # all in the run: only a version made from the one they launch may become $Latest
+            launched = outputs.get((template_id, view.latest_version), (template_id, view.latest_version))[1]
             for number, groups in made.items():
-                if number != view.latest_version:
+                if number != launched:
                     why = (
                         f"launch template {name}: a new version from version {number} would become $Latest for "
                         f"{_names(latest)}, which {_verb(latest)} version {view.latest_version}; pin "

@@ -30,7 +30,7 @@ from asgpatch.model import (
 )
 from asgpatch.state import RESULT_TAG, STATE_TAG
 from asgpatch.tick import Engine
-from tests.fakes import FakeCloud
+from tests.fakes import FAKE_TEMPLATE, FakeCloud
 
 RUN = "20261127T040000Z-abcd"
 FAST = Settings(launch_timeout=600, ssm_timeout=600, patch_timeout=3600, image_timeout=3600)
@@ -69,7 +69,7 @@ def test_a_group_at_zero_is_patched_and_put_back_exactly(cloud, clock):
 
     assert (job.phase, job.outcome) == (Phase.DONE, Outcome.PATCHED), job.reason
     assert job.new_version == 2 and job.source_version == 1
-    assert cloud.templates["lt-1"].default == 2, "$Default groups get the new version as default"
+    assert cloud.templates[FAKE_TEMPLATE].default == 2, "$Default groups get the new version as default"
     assert cloud.image_in_use("web") == job.image_id
     _restored(cloud, "web", Capacity(0, 2, 0), frozenset({"AlarmNotification"}))
     assert cloud.groups["web"].tags[RESULT_TAG].startswith(f"{RUN} patched {job.image_id}")
@@ -98,7 +98,7 @@ def test_each_version_spec_is_followed(cloud, clock, version, expect_use, expect
     assert job.outcome is Outcome.PATCHED
     uses = [a for a in cloud.calls if isinstance(a, UseTemplateVersion)]
     assert bool(uses) is expect_use
-    assert cloud.templates["lt-1"].default == expect_default
+    assert cloud.templates[FAKE_TEMPLATE].default == expect_default
     assert cloud.image_in_use("app") == job.image_id
 
 
@@ -152,7 +152,7 @@ def test_each_failure_restores_the_group_and_cleans_up(cloud, clock, failure, ph
     assert phase_word in job.reason
     _restored(cloud, "bad", Capacity(0, 3, 0))
     assert cloud.groups["bad"].tags[RESULT_TAG].startswith(f"{RUN} failed")
-    assert cloud.templates["lt-1"].default == 1, "a failed group's template is not changed"
+    assert cloud.templates[FAKE_TEMPLATE].default == 1, "a failed group's template is not changed"
     assert all(c.cancelled or failure.get("patch") != "hang" for c in cloud.commands.values())
     assert all(i.deregistered for i in cloud.images_made.values()), "a failed image is deregistered"
 

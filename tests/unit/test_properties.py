@@ -70,7 +70,7 @@ from asgpatch.state import (
     was_there,
 )
 from asgpatch.tick import Engine
-from tests.fakes import FakeCloud, FakeTemplate
+from tests.fakes import BASE_IMAGE, FakeCloud, FakeTemplate
 
 PROPERTY_SETTINGS = settings(
     max_examples=200,
@@ -763,7 +763,7 @@ def test_a_group_reported_patched_launches_its_new_image():
     # The step that points the group at the new version failed twice: the report must say so, and
     # the group must still launch an image that exists (the old one).
     assert entry["status"] == "failed" and "updating-template" in entry["reason"]
-    assert cloud.image_in_use("web") == "ami-base"
+    assert cloud.image_in_use("web") == BASE_IMAGE
 
 
 def test_a_resumed_run_never_takes_a_serving_instance_for_its_own():
