@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from asgpatch import naming
+from asgpatch.baking import imaging, patch_command, patching
 from asgpatch.decision import (
-    COMMAND_RUNNING,
     LEAVING,
     Decision,
     alias_note,
@@ -28,10 +27,8 @@ from asgpatch.decision import (
 from asgpatch.model import (
     ISOLATING_PROCESSES,
     Action,
-    CancelCommand,
     CreateImage,
     CreateTemplateVersion,
-    DeregisterImage,
     GroupView,
     InstanceView,
     Job,
@@ -42,29 +39,21 @@ from asgpatch.model import (
     SendPatchCommand,
     Settings,
     SuspendProcesses,
-    TerminateInstance,
     WriteLease,
     WriteState,
 )
-from asgpatch.pointing import new_version, sharing, updating_template
+from asgpatch.pointing import sharing, updating_template
+from asgpatch.relaunching import known_before, lost, relaunch
 from asgpatch.restoring import group_gone, restoring
 from asgpatch.state import (
-    INCOMPLETE,
     LEASE_TAG,
     STATE_TAG,
-    TAG_VALUE_LIMIT,
     names_run,
     other_holder,
     read_lease,
     was_there,
 )
 
-COMMAND_DELIVERY_TIMEOUT = 600
-IMAGE_FAILED = frozenset({"failed", "invalid", "error", "deregistered", "disabled"})
-# EC2 states of an instance someone stopped or terminated behind Auto Scaling's back. With ReplaceUnhealthy
-# suspended, Auto Scaling marks it unhealthy but keeps it in the group and launches nothing in its place.
-DEAD = frozenset({"shutting-down", "terminated", "stopping", "stopped"})
-RELAUNCHES = 1  # a patch instance lost after it came up is replaced this many times, then the group fails
 NEEDS_INSTANCE = frozenset({Phase.WAITING_INSTANCE, Phase.PATCHING, Phase.IMAGING})
 
 
@@ -106,7 +95,7 @@ def _kept_protected(job: Job, group: GroupView, decision: Decision) -> Decision:
     a ProtectInstance that failed (and was looked at again) or never ran is asked for once more."""
     instance = group.instance(job.instance_id)
     moved_on = decision.job.instance_id != job.instance_id or decision.job.phase is Phase.RESTORING
-    if instance is None or instance.protected or _lost(instance) or moved_on:
+    if instance is None or instance.protected or lost(instance) or moved_on:
         return decision
     return Decision(decision.job, (ProtectInstance(group.name, instance.instance_id, True), *decision.actions))
 
@@ -250,12 +239,12 @@ def _patch_instance(job: Job, group: GroupView, settings: Settings) -> InstanceV
 
 def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
     instance = group.instance(job.instance_id)
-    if _lost(instance):
+    if lost(instance):
         if job.ready_at is None and job.instance_id is not None:
             # It never came up (a failed launch): Auto Scaling launches another; wait for that one.
-            relaunch = job.at(Phase.LAUNCHING, obs.now, instance_id=None, preexisting=_known_before(job))
-            return Decision(replace(relaunch, phase_started=job.phase_started))
-        return _relaunch(job, obs.now, group, "before it was patched")
+            again = job.at(Phase.LAUNCHING, obs.now, instance_id=None, preexisting=known_before(job))
+            return Decision(replace(again, phase_started=job.phase_started))
+        return relaunch(job, obs.now, group, "before it was patched")
     assert instance is not None
     if instance.lifecycle != "InService" or instance.ec2_state != "running":
         if overdue(job.launch_requested or job.phase_started, obs.now, settings.launch_timeout):
@@ -268,7 +257,7 @@ def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Se
     ready = job if job.ready_at is not None else replace(job, ready_at=obs.now)
     if instance.ssm_ping == "Online":
         patching = ready.at(Phase.PATCHING, obs.now)
-        return Decision(patching, (WriteState(patching), _patch_command(patching, settings)))
+        return Decision(patching, (WriteState(patching), patch_command(patching, settings)))
     if overdue(ready.ready_at or obs.now, obs.now, settings.ssm_timeout):
         ping = instance.ssm_ping or "not registered"
         reason = (
@@ -277,152 +266,6 @@ def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Se
         )
         return fail(ready, obs.now, reason)
     return Decision(ready)
-
-
-def _lost(instance: InstanceView | None) -> bool:
-    """Gone from the group, leaving it, or stopped or terminated behind Auto Scaling's back."""
-    return instance is None or instance.lifecycle in LEAVING or instance.ec2_state in DEAD
-
-
-def _known_before(job: Job) -> frozenset[str]:
-    """The instances a new patch instance must not be mistaken for: those before the scale-up and this one."""
-    known = job.preexisting | {job.instance_id or ""}
-    if not job.was_at_zero and not complete(job.preexisting):
-        known |= {INCOMPLETE}  # what else was there is not known: the launch-time rule still applies
-    return known - {""}
-
-
-def _relaunch(job: Job, now: float, group: GroupView, when: str) -> Decision:
-    """The patch instance was lost after it came up (someone terminated or stopped it): launch another
-    once, then fail. One still listed (Auto Scaling keeps a dead instance, unhealthy, while
-    ReplaceUnhealthy is suspended) is terminated first so the group launches a replacement; that is
-    done before the state moves on, so a restart in between sees it leaving and relaunches the same way."""
-    lost = group.instance(job.instance_id)
-    listed = lost if lost is not None and lost.lifecycle not in LEAVING else None  # dead, still in the group
-    what = f"the patch instance {job.instance_id} was lost {when} ({_how_lost(lost)})"
-    if job.relaunches >= RELAUNCHES:
-        return fail(job, now, f"{what}, after {job.relaunches} relaunch(es)")
-    actions = (TerminateInstance(listed.instance_id, decrement=False),) if listed is not None else ()
-    relaunched = job.at(
-        Phase.LAUNCHING,
-        now,
-        launch_requested=now,
-        instance_id=None,
-        ready_at=None,
-        command_id=None,
-        preexisting=_known_before(job),
-        relaunches=job.relaunches + 1,
-        reason=f"{what}; launched another",
-    )
-    return Decision(relaunched, (*actions, WriteState(relaunched)))
-
-
-def _how_lost(lost: InstanceView | None) -> str:
-    """What the report says happened to a lost patch instance. One that left the group (detached, or
-    terminated through Auto Scaling) may still run outside it: asgpatch cannot terminate it there."""
-    if lost is None:
-        return "no longer in the group: if detached, it still runs"
-    if lost.lifecycle in LEAVING:
-        return f"{lost.lifecycle} in the group"
-    return str(lost.ec2_state)
-
-
-def _patch_command(job: Job, settings: Settings) -> SendPatchCommand:
-    return SendPatchCommand(
-        instance_id=job.instance_id or "",
-        operation=settings.operation,
-        reboot_option=settings.reboot_option,
-        comment=naming.command_comment(job.run_id, job.group),
-        timeout_seconds=COMMAND_DELIVERY_TIMEOUT,
-    )
-
-
-def _patching(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
-    if _lost(group.instance(job.instance_id)):
-        return _relaunch(job, obs.now, group, "while patching")
-    command = obs.command
-    if job.command_id is None:
-        if command is None:  # resumed before the command was sent, or sending failed
-            instance = group.instance(job.instance_id)
-            offline = instance is not None and instance.ssm_ping != "Online"
-            if offline and not overdue(job.phase_started, obs.now, settings.ssm_timeout):
-                return Decision(job)  # the agent dropped off for a moment: send once it is back
-            return Decision(job, (_patch_command(job, settings),))
-        job = replace(job, command_id=command.command_id)
-    status = command.status if command is not None else "Pending"
-    if status == "Success":
-        return _after_install(job, obs, settings)
-    if status not in COMMAND_RUNNING:
-        detail = f": {command.detail}" if command is not None and command.detail else ""
-        return fail(job, obs.now, f"AWS-RunPatchBaseline ended {status}{detail}")
-    if overdue(job.phase_started, obs.now, settings.patch_timeout):
-        reason = f"AWS-RunPatchBaseline did not finish within {minutes(settings.patch_timeout)}"
-        return fail(job, obs.now, reason, CancelCommand(job.command_id or "", job.instance_id or ""))
-    return Decision(job)
-
-
-def _after_install(job: Job, obs: Observation, settings: Settings) -> Decision:
-    """The command succeeding is not enough: Patch Manager's compliance for the patch instance must say
-    the Install left nothing missing or failed (the counts go into the report). Compliance from before
-    this patch phase does not count; none yet: wait for it within the patch timeout."""
-    compliance = obs.compliance
-    if compliance is None or (compliance.ended is not None and compliance.ended < job.phase_started):
-        if overdue(job.phase_started, obs.now, settings.patch_timeout):
-            return fail(job, obs.now, f"no patch compliance was reported for {job.instance_id} after the Install")
-        return Decision(job)
-    counts = compliance.counts
-    note = ""
-    if counts.missing or counts.failed:
-        if settings.compliance != "report":
-            reason = (
-                f"after the Install {job.instance_id} still has {counts.missing} missing and {counts.failed} failed "
-                "patches: no image was baked (--compliance report bakes it anyway)"
-            )
-            return fail(replace(job, patches=counts), obs.now, reason)
-        note = f"baked with {counts.missing} missing and {counts.failed} failed patches (--compliance report)"
-    reason = "; ".join(part for part in (job.reason, note) if part)
-    imaging = job.at(Phase.IMAGING, obs.now, patches=counts, reason=reason)
-    return Decision(imaging, (WriteState(imaging), _create_image(imaging, obs, settings)))
-
-
-def _create_image(job: Job, obs: Observation, settings: Settings) -> CreateImage:
-    name = naming.image_name(job.group, job.run_id)
-    tags = {
-        "Name": name,
-        naming.IMAGE_GROUP_TAG: job.group,
-        naming.IMAGE_RUN_TAG: job.run_id,
-        "asgpatch:source-ami": job.source_image or "unknown",
-        "asgpatch:date": naming.date_of(obs.now),
-    }
-    tags = {key: value[:TAG_VALUE_LIMIT] for key, value in tags.items()}  # an alias can be long
-    return CreateImage(
-        instance_id=job.instance_id or "",
-        name=name,
-        description=naming.image_description(job.group, job.run_id, job.source_image or "unknown"),
-        no_reboot=settings.no_reboot,
-        tags=tags,
-    )
-
-
-def _imaging(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
-    image = obs.image
-    if job.image_id is None:
-        if image is None:
-            if _lost(group.instance(job.instance_id)):
-                return _relaunch(job, obs.now, group, "before its image was taken")
-            return Decision(job, (_create_image(job, obs, settings),))  # resumed before CreateImage answered
-        job = replace(job, image_id=image.image_id)
-    state = image.state if image is not None else "pending"
-    if state == "available":
-        updating = job.at(Phase.UPDATING_TEMPLATE, obs.now)
-        return Decision(updating, (WriteState(updating), new_version(updating)))
-    if state in IMAGE_FAILED:
-        reason = f"image {job.image_id} {state}" + (f": {image.reason}" if image is not None and image.reason else "")
-        return fail(job, obs.now, reason, DeregisterImage(job.image_id or ""))
-    if overdue(job.phase_started, obs.now, settings.image_timeout):
-        reason = f"image {job.image_id} was not available within {minutes(settings.image_timeout)}"
-        return fail(job, obs.now, reason, DeregisterImage(job.image_id or ""))
-    return Decision(job)
 
 
 def _with_launch_failure(reason: str, group: GroupView) -> str:
@@ -434,8 +277,8 @@ _HANDLERS = {
     Phase.PREPARING: _pending,  # a resumed PREPARING job simply prepares again (idempotent)
     Phase.LAUNCHING: _launching,
     Phase.WAITING_INSTANCE: _waiting_instance,
-    Phase.PATCHING: _patching,
-    Phase.IMAGING: _imaging,
+    Phase.PATCHING: patching,
+    Phase.IMAGING: imaging,
     Phase.UPDATING_TEMPLATE: updating_template,
     Phase.RESTORING: restoring,
 }

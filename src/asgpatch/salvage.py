@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from asgpatch.decide import LEAVING
+from asgpatch.decision import LEAVING
 from asgpatch.model import ISOLATING_PROCESSES, Capacity, GroupView, Job, Outcome, Phase
 from asgpatch.state import (
     FIELDS_BY_VERSION,

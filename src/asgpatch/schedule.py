@@ -33,12 +33,9 @@ class Due:
 def latest_occurrence(action: ScheduledAction, now: float) -> float | None:
     """When the action last came due at or before `now`, honouring StartTime and EndTime."""
     if action.recurrence:
-        zone = _zone(action.time_zone)
-        try:
-            moment = croniter(action.recurrence, datetime.fromtimestamp(now, tz=zone)).get_prev(datetime)
-        except (ValueError, KeyError):
+        when = _cron(action, now, forward=False)
+        if when is None:
             return None
-        when = float(moment.timestamp())
         if action.start is not None and when < action.start and not _bookkeeping(action, now):
             return None
         if action.end is not None and when > action.end:
@@ -86,16 +83,19 @@ def due_within(actions: Iterable[ScheduledAction], start: float, end: float) -> 
 
 def _next_occurrence(action: ScheduledAction, after: float) -> float | None:
     if action.recurrence:
-        begin = max(after, action.start or after)
-        try:
-            moment = croniter(action.recurrence, datetime.fromtimestamp(begin, tz=_zone(action.time_zone))).get_next(
-                datetime
-            )
-        except (ValueError, KeyError):
-            return None
-        when = float(moment.timestamp())
-        return None if action.end is not None and when > action.end else when
+        when = _cron(action, max(after, action.start or after), forward=True)
+        return None if when is None or (action.end is not None and when > action.end) else when
     return action.start if action.start is not None and action.start > after else None
+
+
+def _cron(action: ScheduledAction, moment: float, forward: bool) -> float | None:
+    """The recurrence's next occurrence after `moment`, or its last one at or before it, in its zone."""
+    try:
+        steps = croniter(str(action.recurrence), datetime.fromtimestamp(moment, tz=_zone(action.time_zone)))
+        found = steps.get_next(datetime) if forward else steps.get_prev(datetime)
+    except (ValueError, KeyError):
+        return None
+    return float(found.timestamp())
 
 
 def apply(capacity: Capacity, due: Sequence[Due]) -> Capacity:

@@ -5,23 +5,16 @@ launched from an unpatched group's template misses what was published."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from asgpatch_sandbox.builders import base_image, describe_group, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
-from tests.integration.cli import QUICK_WORLD, cli, report_of
+from tests.integration.cli import cli, report_of
 
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")
 TAG = {"ep:asg:patch": "compliance"}
-
-
-@pytest.fixture(scope="module")
-def quick() -> Iterator[SandboxProcess]:
-    with SandboxProcess(*QUICK_WORLD) as process:
-        yield process
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ import json
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -51,7 +51,7 @@ import pytest
 
 from asgpatch_sandbox.builders import base_image, describe_group, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
-from tests.integration.cli import QUICK_WORLD, cli, entry_of, group_tags, report_of, tags_of, wait_for_lease_expiry
+from tests.integration.cli import cli, entry_of, group_tags, report_of, tags_of, wait_for_lease_expiry
 
 # The module's fixture runs every scenario before the first test (about 2 minutes on two cores): the
 # default 300 s per test would count all of that against the first one.
@@ -303,12 +303,6 @@ def assert_launches_patched_image(sandbox: SandboxProcess, found: dict[str, Any]
 
 
 # --- the module's account and runs ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def quick() -> Iterator[SandboxProcess]:
-    with SandboxProcess(*QUICK_WORLD) as process:
-        yield process
 
 
 def build(sandbox: SandboxProcess, name: str, kind: Kind, image: str, extra: dict[str, str] | None = None) -> None:

@@ -5,24 +5,17 @@ new version pins the patched AMI instead of following the parameter."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from asgpatch_sandbox.builders import base_image, describe_group, group, security_group, template_data
 from asgpatch_sandbox.process import SandboxProcess
-from tests.integration.cli import QUICK_WORLD, cli, report_of
+from tests.integration.cli import cli, report_of
 
 AL2023 = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 GOLDEN = "resolve:ssm:/golden/web/ami"
 RUN = ("--poll-seconds", "0.5", "--output", "json", "--tag-value", "alias", "--launch-timeout", "60")
-
-
-@pytest.fixture(scope="module")
-def quick() -> Iterator[SandboxProcess]:
-    with SandboxProcess(*QUICK_WORLD) as process:
-        yield process
 
 
 def alias_template(ec2: Any, name: str, alias: str) -> str:

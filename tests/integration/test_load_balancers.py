@@ -21,7 +21,8 @@ NAME = "lb-web"
 
 
 @pytest.fixture(scope="module")
-def quick() -> Iterator[SandboxProcess]:
+def balanced() -> Iterator[SandboxProcess]:
+    """A sandbox whose patch takes long enough for a scale-out to happen during it."""
     with SandboxProcess(*LB_WORLD) as process:
         yield process
 
@@ -34,12 +35,12 @@ def registered(sandbox: SandboxProcess, arn: str, balancer: str) -> tuple[set[st
 
 
 @pytest.fixture(scope="module")
-def estate(quick: SandboxProcess) -> dict[str, Any]:
-    ec2, autoscaling = quick.client("ec2"), quick.client("autoscaling")
+def estate(balanced: SandboxProcess) -> dict[str, Any]:
+    ec2, autoscaling = balanced.client("ec2"), balanced.client("autoscaling")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    arn = quick.client("elbv2").create_target_group(Name="lb-web-tg", Protocol="HTTP", Port=80, VpcId=vpc)[
+    arn = balanced.client("elbv2").create_target_group(Name="lb-web-tg", Protocol="HTTP", Port=80, VpcId=vpc)[
         "TargetGroups"][0]["TargetGroupArn"]  # fmt: skip
-    quick.client("elb").create_load_balancer(
+    balanced.client("elb").create_load_balancer(
         LoadBalancerName="lb-web-clb", AvailabilityZones=["us-east-1a"],
         Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
     )  # fmt: skip
@@ -49,19 +50,21 @@ def estate(quick: SandboxProcess) -> dict[str, Any]:
         LaunchTemplate={"LaunchTemplateId": template, "Version": "1"}, TargetGroupARNs=[arn],
         LoadBalancerNames=["lb-web-clb"], Tags=[{"Key": "ep:asg:patch", "Value": "lb", "PropagateAtLaunch": False}],
     )  # fmt: skip
-    quick.advance(2)
+    balanced.advance(2)
     serving = {i["InstanceId"] for i in describe_group(autoscaling, NAME)["Instances"]}
-    assert registered(quick, arn, "lb-web-clb") == (serving, serving)
+    assert registered(balanced, arn, "lb-web-clb") == (serving, serving)
 
     command = [sys.executable, "-m", "asgpatch", "run", "--poll-seconds", "0.5", "--output", "json",
                "--tag-value", "lb"]  # fmt: skip
-    run = subprocess.Popen(command, env=quick.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        command, env=balanced.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     ever: set[str] = set()
     scaled_out = False
     deadline = time.monotonic() + 120
     while run.poll() is None:
         assert time.monotonic() < deadline, "the run did not finish"
-        target_group, classic = registered(quick, arn, "lb-web-clb")
+        target_group, classic = registered(balanced, arn, "lb-web-clb")
         ever |= target_group | classic
         found = describe_group(autoscaling, NAME)
         state = {t["Key"]: t["Value"] for t in found["Tags"]}.get("asgpatch:state", "")
@@ -86,10 +89,10 @@ def test_the_patch_instance_is_never_registered(estate):
     assert patch_instance and patch_instance not in estate["ever"]
 
 
-def test_every_instance_in_service_is_registered_by_the_end_the_scaled_out_one_too(quick, estate):
-    quick.advance(2)
-    found = describe_group(quick.client("autoscaling"), NAME)
+def test_every_instance_in_service_is_registered_by_the_end_the_scaled_out_one_too(balanced, estate):
+    balanced.advance(2)
+    found = describe_group(balanced.client("autoscaling"), NAME)
     assert found["DesiredCapacity"] == 2, "the scale-out stays; only the patch instance left"
     in_service = {i["InstanceId"] for i in found["Instances"] if i["LifecycleState"] == "InService"}
     assert len(in_service) == 2 and estate["serving"] < in_service
-    assert registered(quick, estate["arn"], "lb-web-clb") == (in_service, in_service)
+    assert registered(balanced, estate["arn"], "lb-web-clb") == (in_service, in_service)

@@ -3,24 +3,17 @@ value asgpatch writes within AWS's limits (AMI name 128, description 255, tag va
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from asgpatch_sandbox.builders import base_image, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
-from tests.integration.cli import QUICK_WORLD, cli, report_of
+from tests.integration.cli import cli, report_of
 
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")
 LONGEST = "w" * 200 + "-eu-west-1-production-frontend-blue-green-canary-" + "x" * 6  # 255 characters
 NAMES = ("web+a", "web=a", "web a", "web/a", LONGEST)
-
-
-@pytest.fixture(scope="module")
-def quick() -> Iterator[SandboxProcess]:
-    with SandboxProcess(*QUICK_WORLD) as process:
-        yield process
 
 
 @pytest.fixture(scope="module")

@@ -6,22 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from asgpatch_sandbox.builders import base_image, group, launch_template, quiet_recurrence
 from asgpatch_sandbox.process import SandboxProcess
-from tests.integration.cli import QUICK_WORLD
 
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")
-
-
-@pytest.fixture(scope="module")
-def quick() -> Iterator[SandboxProcess]:
-    with SandboxProcess(*QUICK_WORLD) as process:
-        yield process
 
 
 def cli(sandbox: SandboxProcess, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

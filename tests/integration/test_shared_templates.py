@@ -15,23 +15,16 @@ estates do, patched by one `asgpatch run` through the real CLI.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from asgpatch_sandbox.builders import base_image, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
-from tests.integration.cli import QUICK_WORLD, cli, report_of
+from tests.integration.cli import cli, report_of
 
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")
 PATCH = {"ep:asg:patch": "true"}
-
-
-@pytest.fixture(scope="module")
-def quick() -> Iterator[SandboxProcess]:
-    with SandboxProcess(*QUICK_WORLD) as process:
-        yield process
 
 
 def launches(ec2: Any, template_id: str, version: str) -> dict[str, Any]:

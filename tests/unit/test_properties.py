@@ -24,7 +24,7 @@ from asgpatch import naming, runner
 from asgpatch.clock import FakeClock
 from asgpatch.cloud import CloudError
 from asgpatch.config import RunConfig
-from asgpatch.decide import DEAD, LEAVING, NEEDS_INSTANCE, decide
+from asgpatch.decide import LEAVING, NEEDS_INSTANCE, decide
 from asgpatch.model import (
     ISOLATING_PROCESSES,
     Action,
@@ -58,6 +58,7 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
+from asgpatch.relaunching import DEAD
 from asgpatch.sharing import HOST_BLOCKERS
 from asgpatch.state import (
     FORMAT_VERSION,
