@@ -43,6 +43,7 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
+from asgpatch.seal import SEAL_TAG, seal, verified
 from asgpatch.state import LEASE_TAG, REASON_TAG, RESULT_TAG, STATE_TAG, encode, lease_value, reason_value
 
 LAUNCH, SSM, PATCH, IMAGE = 30.0, 20.0, 60.0, 45.0
@@ -50,6 +51,7 @@ FLAKY = CloudError("InternalFailure", "injected by the fake", "FakeCloud")  # an
 AT_ZERO = Capacity(0, 2, 0)
 FAKE_TEMPLATE = "lt-0a1b2c3d4e5f67890"  # the template every group launches from unless told otherwise
 BASE_IMAGE = "ami-0ba5e0000000000b1"
+FAKE_STATE_KEY = b"the fake account's state key, 32b"  # what /asgpatch/state-key holds in the fake
 SOURCE_DATA = {"InstanceType": "t3.micro", "UserData": "IyEvYmluL2Jhc2gK", "IamInstanceProfile": "app-profile"}
 
 
@@ -162,6 +164,9 @@ class FakeCloud:
         untagged = tuple(v for v in views if v.tags.get(tag_key) != tag_value)
         missing = tuple(n for n in names if n not in self.groups)
         return Discovery(tagged, untagged, missing)
+
+    def trusts(self, group: GroupView) -> bool:
+        return verified(FAKE_STATE_KEY, group.name, group.tags)
 
     def in_flight(self, names: Sequence[str] = ()) -> tuple[GroupView, ...]:
         return tuple(self._view(g) for g in self.groups.values()
@@ -350,11 +355,13 @@ class FakeCloud:
     def _do_WriteState(self, action: WriteState) -> None:
         tags = self._group(action.job.group).tags
         tags[STATE_TAG], tags[REASON_TAG] = encode(action.job), reason_value(action.job)
+        tags[SEAL_TAG] = seal(FAKE_STATE_KEY, action.job.group, tags[STATE_TAG], tags[REASON_TAG])
 
     def _do_ClearState(self, action: ClearState) -> None:
         if not action.lease_only:
             self._group(action.group).tags.pop(STATE_TAG, None)
             self._group(action.group).tags.pop(REASON_TAG, None)
+            self._group(action.group).tags.pop(SEAL_TAG, None)
         self._group(action.group).tags.pop(LEASE_TAG, None)
 
     def _do_WriteLease(self, action: WriteLease) -> None:

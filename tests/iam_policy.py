@@ -113,6 +113,9 @@ def authorizations(
         document = f"arn:aws:ssm:{REGION}::document/{params['DocumentName']}"
         instances = tuple(f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{i}" for i in params.get("InstanceIds", []))
         return [Authorization(action, (document, *instances))]
+    if operation in ("GetParameter", "PutParameter"):
+        name = str(params["Name"])
+        return [Authorization(action, (f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{name.lstrip('/')}",))]
     if operation == "Publish":
         return [Authorization(action, (str(params["TopicArn"]),))]
     return [Authorization(action)]

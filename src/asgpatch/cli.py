@@ -64,8 +64,9 @@ def _fail_usage(message: str) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
-def _prepare(flags: dict[str, Any]) -> tuple[Any, Any]:
-    """Resolve the configuration and connect; any problem is exit 2 with one line."""
+def _prepare(flags: dict[str, Any], create_key: bool = False) -> tuple[Any, Any]:
+    """Resolve the configuration, connect and read the state key (creating it for a command that writes
+    state); any problem is exit 2 with one line, before anything is changed."""
     from asgpatch.aws import AwsCloud, connect
     from asgpatch.cloud import SetupError
     from asgpatch.config import ConfigError, resolve
@@ -75,8 +76,10 @@ def _prepare(flags: dict[str, Any]) -> tuple[Any, Any]:
     except ConfigError as error:
         _fail_usage(str(error))
     try:
-        cloud = AwsCloud(connect(config.region, config.profile, config.endpoint_url))
+        clients = connect(config.region, config.profile, config.endpoint_url)
+        cloud = AwsCloud(clients, state_key_parameter=config.state_key_parameter)
         cloud.check()
+        cloud.prepare_seals(create=create_key)
     except SetupError as error:
         _fail_usage(str(error))
     return config, cloud
@@ -138,7 +141,7 @@ def run(**flags: Any) -> None:
     from asgpatch.naming import new_run_id
     from asgpatch.report import LiveView
 
-    config, cloud = _prepare(flags)
+    config, cloud = _prepare(flags, create_key=True)
     clock = WallClock()
     run_id = new_run_id(clock.now())
     console = Console(stderr=config.output == "json")
@@ -175,7 +178,7 @@ def recover(**flags: Any) -> None:
     from asgpatch.clock import WallClock
     from asgpatch.naming import new_run_id
 
-    config, cloud = _prepare(flags)
+    config, cloud = _prepare(flags, create_key=True)
     clock = WallClock()
     console = Console(stderr=config.output == "json")
     report = _start_or_exit(lambda: runner.recover(cloud, config, new_run_id(clock.now()), clock))

@@ -40,6 +40,10 @@ class Cloud(Protocol):
         """Groups carrying asgpatch:state, whatever their patch tag says now (narrowed to `names`)."""
         ...
 
+    def trusts(self, group: GroupView) -> bool:
+        """Whether the group's asgpatch:state tag carries asgpatch's seal for this group (seal.py)."""
+        ...
+
     def template_users(self, template_ids: Sequence[str]) -> tuple[GroupView, ...]:
         """Every group in the region that names one of these templates (its LaunchTemplate, or a
         MixedInstancesPolicy's main specification or overrides), whatever its tags."""

@@ -70,6 +70,7 @@ class RunConfig:
     output: str = "text"
     report_path: str | None = None
     sns_topic_arn: str | None = None
+    state_key_parameter: str = "/asgpatch/state-key"
     settings: Settings = field(default_factory=Settings)
     config_file: str | None = None  # the file that was read, if any
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # key -> "--x", "ASGPATCH_X"...
@@ -111,6 +112,18 @@ def _endpoint_url(value: object, from_text: bool) -> str:
         raise _Invalid(requirement) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _Invalid(requirement)
+    return text
+
+
+def _parameter_name(value: object, from_text: bool) -> str:
+    """An SSM parameter name as PutParameter accepts it: a path of letters, digits and _.-, not under aws/ssm."""
+    text = _string(value).strip()
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")
+    first = text.lstrip("/").split("/")[0].lower()
+    if not 0 < len(text) <= 1011 or set(text) - allowed or first.startswith(("aws", "ssm")) or "//" in text:
+        raise _Invalid(
+            "{label} must be an SSM parameter name like /asgpatch/state-key, not under aws or ssm (got {got})"
+        )
     return text
 
 
@@ -288,6 +301,12 @@ KEYS: tuple[Key, ...] = (
     Key("output", _choice("text", "json"), "text", "text or json"),
     Key("report", _optional_text, None, "also write the JSON report to this file"),
     Key("sns_topic_arn", _topic_arn, None, "SNS topic for the summary and failure messages"),
+    Key(
+        "state_key_parameter",
+        _parameter_name,
+        RunConfig.state_key_parameter,
+        "SSM SecureString parameter holding the key state tags are sealed with (created on first run)",
+    ),
     Key("operation", _operation, _DEFAULTS.operation, "AWS-RunPatchBaseline Operation: Install (a Scan is refused)"),
     Key(
         "reboot_option",
@@ -494,6 +513,7 @@ def _build(values: Mapping[str, Any], path: str | None, sources: Mapping[str, st
         output=values["output"],
         report_path=values["report"],
         sns_topic_arn=values["sns_topic_arn"],
+        state_key_parameter=values["state_key_parameter"],
         settings=settings,
         config_file=path,
         sources=dict(sources),

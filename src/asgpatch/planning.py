@@ -7,12 +7,13 @@ a reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from asgpatch.cloud import Discovery
 from asgpatch.model import Capacity, GroupView, Job, Observation, Outcome, Phase, Settings, TemplateView
 from asgpatch.salvage import read_state
+from asgpatch.seal import SEAL_TAG
 from asgpatch.sharing import Candidate, lineage_of, share
 from asgpatch.state import LEASE_TAG, STATE_TAG, other_holder
 
@@ -40,11 +41,14 @@ def take_in(
     in_flight: Sequence[GroupView] = (),
     now: float = 0.0,
     estate: Estate | None = None,
+    *,
+    trusts: Callable[[GroupView], bool],
 ) -> Intake:
     """Jobs for the tagged groups — resumed from their state tag when a stopped run left one, salvaged
     when the tag is unreadable — and for groups still in flight whose patch tag was removed since (they
     are restored, not patched). Resumed jobs come first: a run finishes what an earlier one started
-    before it starts new work."""
+    before it starts new work. A state tag is obeyed only when `trusts` says asgpatch wrote it on that
+    group (seal.py); any other is refused and the group left alone."""
     jobs: list[Job] = []
     skipped: list[tuple[GroupView, str]] = []
     refused: list[tuple[GroupView, str]] = []
@@ -53,6 +57,9 @@ def take_in(
     for group in [*discovery.groups, *leftovers]:
         if STATE_TAG not in group.tags:
             jobs.append(Job(group=group.name, run_id=run_id, owner=run_id))
+            continue
+        if not trusts(group):
+            refused.append((group, untrusted_reason(group)))
             continue
         found = read_state(group, run_id, now)
         if isinstance(found, Job):
@@ -72,6 +79,15 @@ def take_in(
     if estate is None:
         return intake
     return with_shared_bakes(intake, {g.name: g for g in [*discovery.groups, *leftovers]}, estate)
+
+
+def untrusted_reason(group: GroupView) -> str:
+    what = "carries no" if SEAL_TAG not in group.tags else "does not match its"
+    return (
+        f"its {STATE_TAG} tag {what} {SEAL_TAG}: asgpatch did not write it on this group, or it was changed "
+        f"since; left untouched. If an asgpatch run really left it, `asgpatch recover --asg {group.name}` "
+        "restores the group from it"
+    )
 
 
 def with_shared_bakes(intake: Intake, views: Mapping[str, GroupView], estate: Estate) -> Intake:

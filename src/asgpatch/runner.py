@@ -10,7 +10,7 @@ from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, Discovery
 from asgpatch.config import RunConfig
 from asgpatch.model import Action, Capacity, GroupView, Job, Outcome, Phase, ScheduledAction
-from asgpatch.planning import Estate, Intake, bake_of, take_in, would
+from asgpatch.planning import Estate, Intake, bake_of, take_in, untrusted_reason, would
 from asgpatch.report import GroupResult, build_report, result_from_job
 from asgpatch.salvage import Refused, read_state
 from asgpatch.schedule import due_within
@@ -41,7 +41,7 @@ def start(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Started
         raise UsageError(f"no Auto Scaling group named {names} in this account and region")
     in_flight = cloud.in_flight(config.asg_names)
     estate = read_estate(cloud, [*discovery.groups, *in_flight])
-    intake = take_in(discovery, run_id, settings, in_flight, started_at, estate)
+    intake = take_in(discovery, run_id, settings, in_flight, started_at, estate, trusts=cloud.trusts)
     return Started(run_id, started_at, discovery, intake, estate)
 
 
@@ -109,11 +109,16 @@ def run(
 
 
 def recover(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
-    """Put groups a stopped run left in flight back to their recorded state, without patching."""
+    """Put groups a stopped run left in flight back to their recorded state, without patching. A group
+    the operator names with --asg is restored from its state tag whatever its seal says (the operator
+    vouches for it); otherwise only tags asgpatch sealed on that group are obeyed."""
     started_at = clock.now()
     groups = cloud.in_flight(config.asg_names)
     jobs, refused = [], []
     for group in groups:
+        if group.name not in config.asg_names and not cloud.trusts(group):
+            refused.append(GroupResult(group.name, "failed", untrusted_reason(group), capacity=group.capacity))
+            continue
         found = read_state(group, run_id, started_at)
         if isinstance(found, Refused):
             refused.append(GroupResult(group.name, "failed", found.reason, capacity=group.capacity))

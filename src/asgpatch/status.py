@@ -44,7 +44,7 @@ def gather(cloud: Cloud, discovery: Discovery, now: float) -> list[GroupStatus]:
         image = images.get(image_id or "")
         age = (now - image.created) / DAY if image is not None and image.created is not None else None
         rows.append(GroupStatus(group.name, str(group.capacity), template, image_id, age,
-                                group.tags.get(RESULT_TAG), _in_flight(group)))  # fmt: skip
+                                group.tags.get(RESULT_TAG), _in_flight(group, cloud.trusts(group))))  # fmt: skip
     return rows
 
 
@@ -60,10 +60,12 @@ def _launched(group: GroupView, templates: Any) -> tuple[str, str | None]:
     return shown, view.images.get(number)
 
 
-def _in_flight(group: GroupView) -> str | None:
+def _in_flight(group: GroupView, sealed: bool) -> str | None:
     value = group.tags.get(STATE_TAG)
     if value is None:
         return None
+    if not sealed:
+        return f"{STATE_TAG} not sealed by asgpatch for this group: runs leave it alone (recover --asg obeys it)"
     try:
         job = decode(group.name, value, group.tags.get(REASON_TAG, ""))
     except StateError as error:

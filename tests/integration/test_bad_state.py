@@ -4,15 +4,19 @@ sandbox: a clear reason in the report, the group restored as safely as the tag a
 
 Each case leaves its group in flight the way a crash does (the CLI kills itself after sending the patch
 command, holding a 2-second lease), changes the group as a person or another tool would, and runs again.
+An edited tag no longer matches its seal (seal.py), so a run leaves the group exactly as it is; the
+operator's `recover --asg NAME` is what restores it from the edited tag.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from asgpatch.seal import seal
 from asgpatch_sandbox.builders import base_image, describe_group, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
 from tests.integration.cli import QUICK_WORLD, cli, entry_of, group_tags, wait_for_lease_expiry
@@ -69,16 +73,28 @@ def without_lease(tags: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if k != LEASE_TAG}
 
 
-@pytest.mark.parametrize("command", ["run", "recover"])
-def test_a_hand_edited_phase_is_restored_from_the_fields_that_can_be_read(sandbox, command):
-    name = f"edited-phase-{command}"
+def refused_by_a_run(sandbox: SandboxProcess, name: str) -> None:
+    """A run (and a recover that does not name the group) reports the edited tag and changes nothing."""
+    before = describe_group(sandbox.client("autoscaling"), name)
+    for command in ("run", "recover"):
+        result = cli(sandbox, command, *QUICK_RUN)
+        assert result.returncode == 1, result.stderr
+        entry = entry_of(result, name)
+        assert entry["status"] == "failed" and "does not match its asgpatch:seal" in entry["reason"]
+        assert f"asgpatch recover --asg {name}" in entry["reason"]
+    assert describe_group(sandbox.client("autoscaling"), name) == before, "the group is left exactly as it was"
+
+
+def test_a_hand_edited_phase_is_restored_from_the_fields_that_can_be_read_by_recover_asg(sandbox):
+    name = "edited-phase"
     make_group(sandbox, name)
     fields = leave_in_flight(sandbox, name).split("|")
     assert fields[2] == "patching"
     fields[2] = "PAUSED by ops"
     set_state(sandbox, name, "|".join(fields))
+    refused_by_a_run(sandbox, name)
 
-    code, entry = run(sandbox, name, command)
+    code, entry = run(sandbox, name, "recover")
     assert code == 1 and entry["status"] == "failed"
     assert "unreadable asgpatch:state tag" in entry["reason"] and "restored from the fields" in entry["reason"]
     assert "could not read" not in entry["reason"]
@@ -94,8 +110,9 @@ def test_a_hand_edited_capacity_that_is_not_min_desired_max_is_repaired_upward(s
     fields = leave_in_flight(sandbox, name).split("|")
     fields[3] = "2,1,0"  # min above max: someone typed it in the wrong order
     set_state(sandbox, name, "|".join(fields))
+    refused_by_a_run(sandbox, name)
 
-    code, entry = run(sandbox, name)
+    code, entry = run(sandbox, name, "recover")
     assert code == 1 and entry["status"] == "failed"
     assert "recorded capacity 2,1,0 is not min,max,desired" in entry["reason"] and "used 1/2/1" in entry["reason"]
     assert shape(sandbox, name) == ((1, 2, 1), set(), False), "never smaller than either recorded limit allows"
@@ -109,9 +126,10 @@ def test_a_tag_nothing_can_be_read_from_is_kept_and_reported_by_every_run(sandbo
     set_state(sandbox, name, "see ticket OPS-1234")
     before = shape(sandbox, name)
     assert before[0] == (1, 2, 1) and "ScheduledActions" in before[1]
+    refused_by_a_run(sandbox, name)
 
     for _ in range(2):
-        code, entry = run(sandbox, name)
+        code, entry = run(sandbox, name, "recover")
         assert code == 1 and entry["status"] == "failed"
         assert "could not read its capacity (left as it is)" in entry["reason"]
         assert "delete the asgpatch:state tag" in entry["reason"]
@@ -121,10 +139,17 @@ def test_a_tag_nothing_can_be_read_from_is_kept_and_reported_by_every_run(sandbo
 
 
 def test_a_state_from_a_newer_asgpatch_is_left_untouched(sandbox):
+    """A newer asgpatch seals with the same key: the seal verifies, and the format is what refuses it."""
     name = "newer-state"
     make_group(sandbox, name)
     fields = leave_in_flight(sandbox, name).split("|")
-    set_state(sandbox, name, "|".join(["4", *fields[1:], "a-field-from-the-future"]))
+    newer = "|".join(["4", *fields[1:], "a-field-from-the-future"])
+    set_state(sandbox, name, newer)
+    key = sandbox.client("ssm").get_parameter(Name="/asgpatch/state-key", WithDecryption=True)["Parameter"]["Value"]
+    sealed = seal(base64.b64decode(key), name, newer, group_tags(sandbox, name).get("asgpatch:reason", ""))
+    sandbox.client("autoscaling").create_or_update_tags(Tags=[{
+        "ResourceId": name, "ResourceType": "auto-scaling-group", "Key": "asgpatch:seal", "Value": sealed,
+        "PropagateAtLaunch": False}])  # fmt: skip
     before = describe_group(sandbox.client("autoscaling"), name)
 
     code, entry = run(sandbox, name)

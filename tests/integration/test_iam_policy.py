@@ -64,6 +64,7 @@ def calls(sandbox: SandboxProcess) -> Iterator[dict[str, list[tuple[str, str, di
 
 def test_every_call_for_a_tagged_group_is_allowed(calls):
     assert calls["tagged"], "the run made no calls"
+    assert ("ssm", "GetParameter") in {c[:2] for c in calls["tagged"]}, "the state key is read to seal the state"
     assert denied(POLICY, calls["tagged"], {"ep:asg:patch": "true"}) == []
 
 

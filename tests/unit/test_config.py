@@ -129,6 +129,7 @@ poll-seconds = 2.5
 output = "json"
 report = "out/report.json"
 sns-topic-arn = "arn:aws:sns:eu-west-1:123456789012:patching"
+state-key-parameter = "/platform/asgpatch/state-key"
 operation = "install"
 reboot-option = "NoReboot"
 no-reboot = false
@@ -149,6 +150,7 @@ deadline = "2026-12-09T06:00:00Z"
     assert (config.concurrency, config.poll_seconds, config.output) == (4, 2.5, "json")
     assert config.report_path == "out/report.json"
     assert config.sns_topic_arn == "arn:aws:sns:eu-west-1:123456789012:patching"
+    assert config.state_key_parameter == "/platform/asgpatch/state-key"
     assert config.settings == Settings(
         tag_key="team:patch",
         tag_value="yes",
@@ -285,6 +287,16 @@ def test_poll_seconds_not_a_number():
         (
             {"ASGPATCH_SNS_TOPIC_ARN": "patching"},
             "ASGPATCH_SNS_TOPIC_ARN must be an SNS topic ARN like arn:aws:sns:REGION:ACCOUNT:NAME (got 'patching')",
+        ),
+        (
+            {"ASGPATCH_STATE_KEY_PARAMETER": "/aws/asgpatch"},
+            "ASGPATCH_STATE_KEY_PARAMETER must be an SSM parameter name like /asgpatch/state-key, not under aws or "
+            "ssm (got '/aws/asgpatch')",
+        ),
+        (
+            {"ASGPATCH_STATE_KEY_PARAMETER": "/asgpatch/state key"},
+            "ASGPATCH_STATE_KEY_PARAMETER must be an SSM parameter name like /asgpatch/state-key, not under aws or "
+            "ssm (got '/asgpatch/state key')",
         ),
     ],
 )

@@ -379,10 +379,12 @@ CORRUPTIONS: dict[str, tuple[Any, bool]] = {
 def test_a_mangled_state_tag_after_a_crash_is_restored_as_safely_as_it_can_be_read(
     spec: GroupSpec, crash_after: int, corruption: str
 ):
-    """A run is killed mid-cycle, someone mangles the group's state tag, and a new run starts. It never
-    raises and never touches a serving instance; it reports the group failed with the reason; when the
-    restore fields can be read the group ends exactly as it was, untagged; when they cannot, what could
-    be read is restored and the tag is kept; a tag from a newer asgpatch leaves the group as it is."""
+    """A run is killed mid-cycle and someone mangles the group's state tag. The next run finds the seal
+    broken: it reports the group failed and changes nothing. The operator then runs `recover --asg web`:
+    it never raises and never touches a serving instance; it reports the group failed with the reason;
+    when the restore fields can be read the group ends exactly as it was, untagged; when they cannot,
+    what could be read is restored and the tag is kept; a tag from a newer asgpatch leaves the group as
+    it is."""
     spec = replace(spec, knob="none")
     cloud, clock, servings = build(Scenario((spec,), concurrency=1))
     serving = servings["web"]
@@ -398,7 +400,12 @@ def test_a_mangled_state_tag_after_a_crash_is_restored_as_safely_as_it_can_be_re
     before = (group.capacity, set(group.suspended), {i.instance_id for i in cloud._live(group)})
     clock.sleep(ENGINE_SETTINGS.lease_seconds + POLL)
 
-    entry = _one_run(cloud, clock, "20261127T050000Z-beef")["groups"][0]
+    refused = _one_run(cloud, clock, "20261127T050000Z-beef")["groups"][0]
+    assert refused["status"] == "failed" and "does not match its asgpatch:seal" in refused["reason"]
+    assert (group.capacity, set(group.suspended), {i.instance_id for i in cloud._live(group)}) == before
+    assert group.tags[STATE_TAG] == mangled, "a tag asgpatch did not write is left alone"
+    config = RunConfig(asg_names=("web",), poll_seconds=POLL, settings=ENGINE_SETTINGS)
+    entry = runner.recover(cloud, config, "20261127T051000Z-cafe", clock)["groups"][0]
     event(f"{corruption} after action {crash_after}: {entry['status']}")
     live = {i.instance_id for i in cloud._live(group)}
     assert serving <= live, "a serving instance was terminated"

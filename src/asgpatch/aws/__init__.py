@@ -21,9 +21,11 @@ from asgpatch.aws.groups import template_users
 from asgpatch.aws.images import images_by_id
 from asgpatch.aws.scheduled import scheduled_actions
 from asgpatch.aws.session import Clients, connect
+from asgpatch.aws.state_key import DEFAULT_PARAMETER, StateKey
 from asgpatch.aws.templates import templates_named_by
-from asgpatch.cloud import Discovery
+from asgpatch.cloud import CloudError, Discovery, SetupError
 from asgpatch.model import Action, GroupView, ImageView, Job, Observation, ScheduledAction, TemplateView
+from asgpatch.seal import verified
 
 __all__ = ["AwsCloud", "Clients", "connect"]
 
@@ -31,12 +33,34 @@ __all__ = ["AwsCloud", "Clients", "connect"]
 class AwsCloud:
     """Cloud over boto3 clients. `sleep` paces the contention retries (tests pass a fake)."""
 
-    def __init__(self, clients: Clients, sleep: Callable[[float], None] = time.sleep, attempts: int = 5) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        sleep: Callable[[float], None] = time.sleep,
+        attempts: int = 5,
+        state_key_parameter: str = DEFAULT_PARAMETER,
+    ) -> None:
         self.clients = clients
-        self.api = Api(clients, Caller(sleep=sleep, attempts=attempts))
+        self.api = Api(clients, Caller(sleep=sleep, attempts=attempts), StateKey(state_key_parameter))
 
     def check(self) -> None:
         self.clients.check()
+
+    def prepare_seals(self, create: bool) -> None:
+        """Read the key state tags are sealed with (creating it for a command that writes state) before
+        anything else: a run that cannot is stopped before it changes anything."""
+        try:
+            self.api.state_key.get(self.api, create=create)
+        except CloudError as error:
+            parameter = self.api.state_key.parameter
+            raise SetupError(f"cannot read or create the state key {parameter}: {error}") from None
+
+    def trusts(self, group: GroupView) -> bool:
+        try:
+            key = self.api.state_key.get(self.api, create=False)
+        except CloudError:
+            return False
+        return verified(key, group.name, group.tags)
 
     def discover(self, tag_key: str, tag_value: str, names: Sequence[str] = ()) -> Discovery:
         return discovering.discover(self.api, tag_key, tag_value, names)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from asgpatch.aws.errors import Caller
 from asgpatch.aws.session import Clients
+from asgpatch.aws.state_key import StateKey
 
 T = TypeVar("T")
 
@@ -23,6 +24,7 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 class Api:
     clients: Clients
     caller: Caller
+    state_key: StateKey = field(default_factory=StateKey)
 
     @property
     def autoscaling(self) -> Any:

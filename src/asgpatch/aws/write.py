@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from asgpatch import naming, state
+from asgpatch import naming, seal, state
 from asgpatch.aws import load_balancers
 from asgpatch.aws.api import Api
 from asgpatch.aws.commands import DOCUMENT
@@ -65,14 +65,23 @@ def write_state(api: Api, action: WriteState) -> Result:
         value = state.encode(action.job)
     except state.StateError as error:
         raise CloudError("StateNotRecordable", str(error), "CreateOrUpdateTags") from None
-    _tag(api, action.job.group, state.STATE_TAG, value, (state.REASON_TAG, state.reason_value(action.job)))
+    reason = state.reason_value(action.job)
+    key = api.state_key.get(api, create=True)
+    if key is None:  # cannot happen: created when missing
+        raise CloudError("NoStateKey", f"{api.state_key.parameter} could not be read", "GetParameter")
+    sealed = seal.seal(key, action.job.group, value, reason)
+    _tag(api, action.job.group, state.STATE_TAG, value, (state.REASON_TAG, reason), (seal.SEAL_TAG, sealed))
     return None
 
 
 def clear_state(api: Api, action: ClearState) -> Result:
     tags = [
         {"ResourceId": action.group, "ResourceType": "auto-scaling-group", "Key": key}
-        for key in ((state.LEASE_TAG,) if action.lease_only else (state.STATE_TAG, state.REASON_TAG, state.LEASE_TAG))
+        for key in (
+            (state.LEASE_TAG,)
+            if action.lease_only
+            else (state.STATE_TAG, state.REASON_TAG, seal.SEAL_TAG, state.LEASE_TAG)
+        )
     ]
     api.call(api.autoscaling.delete_tags, Tags=tags)
     return None
