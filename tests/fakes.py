@@ -24,6 +24,7 @@ from asgpatch.model import (
     ImageView,
     InstanceView,
     Job,
+    LaunchHook,
     Observation,
     PatchCounts,
     Phase,
@@ -174,6 +175,9 @@ class FakeCloud:
 
     def scheduled_actions(self, groups: Sequence[str]) -> dict[str, tuple[ScheduledAction, ...]]:
         return {name: tuple(self.groups[name].scheduled) for name in groups if name in self.groups}
+
+    def launch_hooks(self, groups: Sequence[str]) -> dict[str, tuple[LaunchHook, ...]]:
+        return {}  # the fake's groups have no lifecycle hooks
 
     def template_users(self, template_ids: Sequence[str]) -> tuple[GroupView, ...]:
         views = (self._view(g) for g in self.groups.values())

@@ -7,7 +7,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from asgpatch.model import Action, GroupView, ImageView, Job, Observation, ScheduledAction, TemplateView
+from asgpatch.model import (
+    Action,
+    GroupView,
+    ImageView,
+    Job,
+    LaunchHook,
+    Observation,
+    ScheduledAction,
+    TemplateView,
+)
 
 
 class CloudError(Exception):
@@ -55,6 +64,10 @@ class Cloud(Protocol):
 
     def scheduled_actions(self, groups: Sequence[str]) -> dict[str, tuple[ScheduledAction, ...]]:
         """Each group's scheduled actions (for `plan`; a run reads them as it restores)."""
+        ...
+
+    def launch_hooks(self, groups: Sequence[str]) -> dict[str, tuple[LaunchHook, ...]]:
+        """Each group's launch lifecycle hooks (for `plan`; a run reads them when one holds an instance)."""
         ...
 
     def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:

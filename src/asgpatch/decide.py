@@ -209,7 +209,7 @@ def _prepare_again(job: Job, obs: Observation, group: GroupView) -> Decision:
 
 def _launching(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
     if overdue(job.launch_requested or job.phase_started, obs.now, settings.launch_timeout):
-        reason = f"no instance reached InService within {minutes(settings.launch_timeout)}"
+        reason = f"no instance reached InService within {minutes(settings.launch_timeout)}{_hooks_held(obs)}"
         return fail(job, obs.now, _with_launch_failure(reason, group))
     instance = _patch_instance(job, group, settings)
     if instance is not None:
@@ -251,6 +251,7 @@ def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Se
             reason = (
                 f"instance {instance.instance_id} was not InService and running within "
                 f"{minutes(settings.launch_timeout)} (it is {instance.lifecycle}/{instance.ec2_state or 'unknown'})"
+                f"{_hooks_held(obs) if instance.lifecycle.endswith(':Wait') else ''}"
             )
             return fail(job, obs.now, _with_launch_failure(reason, group))
         return Decision(job)
@@ -266,6 +267,18 @@ def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Se
         )
         return fail(ready, obs.now, reason)
     return Decision(ready)
+
+
+def _hooks_held(obs: Observation) -> str:
+    """Names the launch lifecycle hooks that held the instance: their automation (whatever calls
+    CompleteLifecycleAction) decides when it goes InService, not asgpatch."""
+    if not obs.launch_hooks:
+        return ""
+    hooks = ", ".join(str(hook) for hook in obs.launch_hooks)
+    return (
+        f": held by launch lifecycle hook {hooks}, whose lifecycle action was not completed "
+        "in time; see to what completes it, or give --launch-timeout more than the hook takes"
+    )
 
 
 def _with_launch_failure(reason: str, group: GroupView) -> str:

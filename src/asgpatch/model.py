@@ -95,9 +95,31 @@ class GroupView:
     failed_launch: str | None = None  # newest failed scaling activity's message, if any
     target_groups: tuple[str, ...] = ()  # TargetGroupARNs
     load_balancers: tuple[str, ...] = ()  # Classic Load Balancer names
+    warm_pool: bool = False  # it has a warm pool (WarmPoolConfiguration)
 
     def instance(self, instance_id: str | None) -> InstanceView | None:
         return next((i for i in self.instances if i.instance_id == instance_id), None)
+
+
+@dataclass(frozen=True)
+class LaunchHook:
+    """A launch lifecycle hook: it holds each new instance in Pending:Wait until its action ends."""
+
+    name: str
+    heartbeat_timeout: int  # seconds; then DefaultResult
+    default_result: str  # CONTINUE or ABANDON
+
+    def __str__(self) -> str:
+        return f"{self.name} (heartbeat timeout {self.heartbeat_timeout} s, then {self.default_result})"
+
+
+@dataclass(frozen=True)
+class WarmInstance:
+    """An instance in the group's warm pool, and the image it was launched with."""
+
+    instance_id: str
+    lifecycle: str  # Warmed:Pending, Warmed:Stopped, Warmed:Terminating...
+    image_id: str | None = None  # None when EC2 did not describe it
 
 
 @dataclass(frozen=True)
@@ -184,6 +206,8 @@ class Observation:
     # target group ARN or "elb:<name>" -> the instances registered with it, while the group is restored
     registered: Mapping[str, frozenset[str]] = field(default_factory=dict)
     bake: Job | None = None  # the job of the group whose bake this one shares, as the run knows it now
+    launch_hooks: tuple[LaunchHook, ...] = ()  # while launching, once an instance waits in Pending:Wait
+    warm: tuple[WarmInstance, ...] | None = None  # the warm pool's instances, while a patched group is restored
 
 
 @dataclass(frozen=True)

@@ -88,12 +88,50 @@ def restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) 
             actions.insert(0, WriteState(job))
     if actions or stand_in.wait:
         return Decision(job, tuple(actions))
+    warm = _warm_pool_refresh(job, obs, group, settings)
+    if warm is not None:
+        return warm
     done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED)
     # The result first: if the run stops between the two, the state is still there and the next run
     # finishes the job (writing the same result again) instead of losing it. An unreadable tag that
     # could only be partly restored stays: every run reports the group until an operator sees to it.
     clear = ClearState(group.name, lease_only=job.salvaged_from is not None)
     return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), clear))
+
+
+WARM_LEAVING = ("Warmed:Terminating", "Warmed:Terminated")
+
+
+def _warm_pool_refresh(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision | None:
+    """A patched group's warm pool still holds instances launched with the image before the patch, and a
+    scale-out takes warm instances first: the morning would start unpatched. Auto Scaling replaces a warm
+    instance that is terminated, from the version the group uses now, so those are terminated (the
+    group's capacity is not touched) and the group is patched once none holds another image. If they are
+    still there after the launch timeout, the group is reported failed, naming them."""
+    if job.outcome is not Outcome.PATCHED or not group.warm_pool or obs.warm is None or not job.image_id:
+        return None
+    stale = tuple(
+        w.instance_id for w in obs.warm
+        if w.image_id is not None and w.image_id != job.image_id and not w.lifecycle.startswith(WARM_LEAVING)
+    )  # fmt: skip
+    if not stale:
+        return None
+    if overdue(job.phase_started, obs.now, settings.launch_timeout):
+        reason = (
+            f"its warm pool still holds {', '.join(stale)} from the image before the patch, and a scale-out "
+            "takes warm instances first: terminate them (TerminateInstanceInAutoScalingGroup) and the pool "
+            f"is refilled from {job.image_id}"
+        )
+        done = job.at(Phase.DONE, obs.now, outcome=Outcome.FAILED, reason=_noted(job.reason, reason))
+        return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), ClearState(group.name)))
+    note = "warm pool: its instances from the image before the patch were replaced"
+    refreshing = replace(job, reason=_noted(job.reason, note))
+    record: tuple[Action, ...] = (WriteState(refreshing),) if refreshing != job else ()
+    return Decision(refreshing, (*record, *(TerminateInstance(i, decrement=False) for i in stale)))
+
+
+def _noted(reason: str, note: str) -> str:
+    return reason if note in reason else "; ".join(part for part in (reason, note) if part)
 
 
 class StandIn(NamedTuple):

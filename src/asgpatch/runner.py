@@ -9,7 +9,8 @@ from typing import Any
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, Discovery
 from asgpatch.config import RunConfig
-from asgpatch.model import Action, Capacity, GroupView, Job, Outcome, Phase, ScheduledAction
+from asgpatch.decision import minutes
+from asgpatch.model import Action, Capacity, GroupView, Job, LaunchHook, Outcome, Phase, ScheduledAction
 from asgpatch.planning import Estate, Intake, bake_of, take_in, untrusted_reason, would
 from asgpatch.report import GroupResult, build_report, result_from_job
 from asgpatch.salvage import Refused, read_state
@@ -60,7 +61,9 @@ def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
     views = {g.name: g for g in started.discovery.groups}
     pending = [j for j in started.intake.jobs if j.phase.value == "pending"]
     observations = cloud.observe(pending, clock.now()) if pending else {}
-    schedules = cloud.scheduled_actions([j.group for j in pending if not j.bake_with]) if pending else {}
+    hosts = [j.group for j in pending if not j.bake_with]
+    schedules = cloud.scheduled_actions(hosts) if hosts else {}
+    hooks = cloud.launch_hooks(hosts) if hosts else {}
     results = []
     for job in started.intake.jobs:
         group = views.get(job.group)
@@ -72,6 +75,9 @@ def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
             reason += f"; the bake is shared with {', '.join(sharing)}"
         if status == "would-patch" and not job.bake_with and group is not None:
             reason += _due_in_window(schedules.get(job.group, ()), group, config, clock.now())
+            reason += _launch_hooks(hooks.get(job.group, ()), config)
+        if status == "would-patch" and group is not None and group.warm_pool:
+            reason += "; its warm pool's instances from the old image are replaced after the restore"
         template = group.template.main.template_id if group and group.template else None
         capacity = group.capacity if group else None
         results.append(GroupResult(job.group, status, reason, template_id=template, previous_version=version,
@@ -90,6 +96,18 @@ def _due_in_window(actions: Sequence[ScheduledAction], group: GroupView, config:
     if not due:
         return ""
     return f"; scheduled actions due in the window, applied at restore: {', '.join(str(d) for d in due)}"
+
+
+def _launch_hooks(hooks: Sequence[LaunchHook], config: RunConfig) -> str:
+    """The launch hooks the patch instance waits for, and a warning when one may outlast the launch timeout."""
+    if not hooks:
+        return ""
+    timeout = config.settings.launch_timeout
+    slow = [h.name for h in hooks if h.heartbeat_timeout >= timeout]
+    note = f"; the patch instance waits for launch lifecycle hook {', '.join(str(h) for h in hooks)}"
+    if slow:
+        note += f" — {', '.join(slow)} may hold it past --launch-timeout ({minutes(timeout)}) if its automation is slow"
+    return note
 
 
 def run(

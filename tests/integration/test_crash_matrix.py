@@ -22,7 +22,8 @@ The boundaries, counted from decide.py (WriteState n is the n-th state write):
     IMAGING    WriteState:6 (updating-template), CreateTemplateVersion:1
     UPDATING   UseTemplateVersion:1 (pinned) / SetDefaultVersion:1 ($Default), then WriteState:7 (restoring)
     RESTORING  ProtectInstance:2, TerminateInstance:1 (running groups), SetCapacity:2, ResumeProcesses:1,
-               then ClearState:1, WriteResult:1
+               TerminateInstance:1 (a warm pool's instance from the old image, at zero), then ClearState:1,
+               WriteResult:1
 A crash at ClearState:1 comes after the patch is complete (the group is restored and untagged); the next
 run finds nothing in flight and patches the group once more as a new run, so that case has two runs,
 each with one AMI and one version.
@@ -78,12 +79,14 @@ class Kind:
     version: str  # the group's launch template version spec
     capacity: tuple[int, int, int]  # min, max, desired
     user_suspended: frozenset[str]
+    warm_pool: bool = False  # a Stopped warm pool: the restore replaces its instances from the old image
 
 
 KINDS = {
     "zero": Kind("1", (0, 2, 0), frozenset({USER_SUSPENDED})),
     "zero-default": Kind("$Default", (0, 2, 0), frozenset({USER_SUSPENDED})),
     "running": Kind("$Default", (1, 1, 1), frozenset()),
+    "warm": Kind("1", (0, 2, 0), frozenset(), warm_pool=True),
 }
 
 
@@ -149,8 +152,11 @@ RUNNING = [
     ("ResumeProcesses:1", "restoring"),
     ("ClearState:1", None),
 ]
+# A group at zero has no TerminateInstance of its own: the first one replaces a warm instance.
+WARM = [("TerminateInstance:1", "restoring")]
 CASES = [
     *(Case("zero", crash, phase) for crash, phase in ZERO),
+    *(Case("warm", crash, phase) for crash, phase in WARM),
     *(Case("zero-default", crash, phase) for crash, phase in ZERO_DEFAULT),
     *(Case("running", crash, phase) for crash, phase in RUNNING),
 ]
@@ -313,6 +319,8 @@ def build(sandbox: SandboxProcess, name: str, kind: Kind, image: str, extra: dic
           tags={**PATCH_TAG, **(extra or {})})  # fmt: skip
     if kind.user_suspended:
         autoscaling.suspend_processes(AutoScalingGroupName=name, ScalingProcesses=sorted(kind.user_suspended))
+    if kind.warm_pool:
+        autoscaling.put_warm_pool(AutoScalingGroupName=name, MinSize=1)
 
 
 @pytest.fixture(scope="module")
@@ -438,6 +446,18 @@ def test_after_a_crash_the_next_run_finishes_and_leaves_the_group_right(quick, a
     assert_one_of_each_per_run(quick, case.group, before, runs)
     assert_launches_patched_image(quick, found, before, entry["image_id"])
     assert tags_of(found)[RESULT_TAG].startswith(f"{job_run} patched {entry['image_id']} ")
+    if KINDS[case.kind].warm_pool:
+        assert_pool_patched(quick, case.group, entry["image_id"])
+
+
+def assert_pool_patched(sandbox: SandboxProcess, name: str, image: str) -> None:
+    """Every warm instance runs the patched image (a scale-out takes them first)."""
+    warm = sandbox.client("autoscaling").describe_warm_pool(AutoScalingGroupName=name)["Instances"]
+    assert warm, f"{name}: the warm pool is empty"
+    ids = [i["InstanceId"] for i in warm]
+    reservations = sandbox.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+    images = {i["InstanceId"]: i["ImageId"] for r in reservations for i in r["Instances"]}
+    assert set(images.values()) == {image}, f"{name}: warm instances run {images}, not only the patched {image}"
 
 
 # --- one run at a time ---------------------------------------------------------------------------

@@ -33,7 +33,12 @@ def calls(sandbox: SandboxProcess) -> Iterator[dict[str, list[tuple[str, str, di
     sns = sandbox.client("sns")
     sns.create_topic(Name="patching")
     image = base_image(ec2, "iam-base")
-    group(autoscaling, "iam-tagged", launch_template(ec2, "iam-tagged", image), tags={"ep:asg:patch": "iam"})
+    # a launch hook its automation completes and a warm pool: the hook is read, warm instances replaced
+    group(autoscaling, "iam-tagged", launch_template(ec2, "iam-tagged", image), version="$Default",
+          tags={"ep:asg:patch": "iam", "sandbox:lifecycle-action": "continue:60"})  # fmt: skip
+    autoscaling.put_lifecycle_hook(LifecycleHookName="bootstrap", AutoScalingGroupName="iam-tagged",
+                                   LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING")  # fmt: skip
+    autoscaling.put_warm_pool(AutoScalingGroupName="iam-tagged", MinSize=1)
     group(autoscaling, "iam-in-flight", launch_template(ec2, "iam-in-flight", image), tags={"ep:asg:patch": "iam"})
     found: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
 
@@ -64,7 +69,11 @@ def calls(sandbox: SandboxProcess) -> Iterator[dict[str, list[tuple[str, str, di
 
 def test_every_call_for_a_tagged_group_is_allowed(calls):
     assert calls["tagged"], "the run made no calls"
-    assert ("ssm", "GetParameter") in {c[:2] for c in calls["tagged"]}, "the state key is read to seal the state"
+    made = {c[:2] for c in calls["tagged"]}
+    assert ("ssm", "GetParameter") in made, "the state key is read to seal the state"
+    assert {("autoscaling", "DescribeLifecycleHooks"), ("autoscaling", "DescribeWarmPool")} <= made
+    warm_terminations = [c for c in calls["tagged"] if c[1] == "TerminateInstanceInAutoScalingGroup"]
+    assert warm_terminations, "the warm pool's instances from the old image were replaced"
     assert denied(POLICY, calls["tagged"], {"ep:asg:patch": "true"}) == []
 
 

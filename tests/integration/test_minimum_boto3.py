@@ -110,6 +110,11 @@ def build_estate(sandbox: SandboxProcess) -> None:
                 "LaunchTemplateId": sibling, "Version": "1"}}]}},
         Tags=[{"Key": "boto3-minimum", "Value": "true", "PropagateAtLaunch": False}],
     )  # fmt: skip
+    hooked = launch_template(ec2, "min-hooked", image)  # a launch hook, and a warm pool
+    group(autoscaling, "min-hooked", hooked, tags={**tag, "sandbox:lifecycle-action": "continue:60"})
+    autoscaling.put_lifecycle_hook(LifecycleHookName="bootstrap", AutoScalingGroupName="min-hooked",
+                                   LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING")  # fmt: skip
+    autoscaling.put_warm_pool(AutoScalingGroupName="min-hooked", MinSize=1)
     sandbox.advance(60)  # the running group's instance is in service
 
 
@@ -117,7 +122,8 @@ def test_the_runs_exercised_every_kind_of_write(requests):
     operations = {operation for _, operation, _ in requests}
     needed = ("CreateImage", "DeregisterImage", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate",
               "UpdateAutoScalingGroup", "SendCommand", "CancelCommand", "DescribeInstancePatchStates",
-              "DescribeScheduledActions", "DescribeTargetHealth", "TerminateInstanceInAutoScalingGroup")  # fmt: skip
+              "DescribeScheduledActions", "DescribeTargetHealth", "TerminateInstanceInAutoScalingGroup",
+              "DescribeLifecycleHooks", "DescribeWarmPool")  # fmt: skip
     for needed_one in needed:
         assert needed_one in operations, f"{needed_one} was never called: the check would miss its parameters"
 

@@ -19,12 +19,22 @@ from asgpatch.aws.api import Api
 from asgpatch.aws.errors import Caller
 from asgpatch.aws.groups import template_users
 from asgpatch.aws.images import images_by_id
+from asgpatch.aws.lifecycle import launch_hooks
 from asgpatch.aws.scheduled import scheduled_actions
 from asgpatch.aws.session import Clients, connect
 from asgpatch.aws.state_key import DEFAULT_PARAMETER, StateKey
 from asgpatch.aws.templates import templates_named_by
 from asgpatch.cloud import CloudError, Discovery, SetupError
-from asgpatch.model import Action, GroupView, ImageView, Job, Observation, ScheduledAction, TemplateView
+from asgpatch.model import (
+    Action,
+    GroupView,
+    ImageView,
+    Job,
+    LaunchHook,
+    Observation,
+    ScheduledAction,
+    TemplateView,
+)
 from asgpatch.seal import verified
 
 __all__ = ["AwsCloud", "Clients", "connect"]
@@ -76,6 +86,9 @@ class AwsCloud:
 
     def scheduled_actions(self, groups: Sequence[str]) -> dict[str, tuple[ScheduledAction, ...]]:
         return scheduled_actions(self.api, groups)
+
+    def launch_hooks(self, groups: Sequence[str]) -> dict[str, tuple[LaunchHook, ...]]:
+        return launch_hooks(self.api, groups)
 
     def observe(self, jobs: Sequence[Job], now: float) -> dict[str, Observation]:
         return observing.observe(self.api, jobs, now)

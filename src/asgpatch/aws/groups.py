@@ -165,6 +165,7 @@ def group_view(raw: Raw, ids: Mapping[str, str]) -> GroupView:
         launch_configuration=raw.get("LaunchConfigurationName") or None,
         target_groups=tuple(str(arn) for arn in raw.get("TargetGroupARNs") or []),
         load_balancers=tuple(str(name) for name in raw.get("LoadBalancerNames") or []),
+        warm_pool=bool(raw.get("WarmPoolConfiguration")),
     )
 
 

@@ -21,6 +21,7 @@ SSM_PER_CALL = 50  # DescribeInstanceInformation answers at most 50 a page
 class Ec2Facts:
     state: str
     launch_time: float | None
+    image_id: str | None = None
 
 
 def ec2_facts(api: Api, instance_ids: Iterable[str]) -> dict[str, Ec2Facts]:
@@ -33,6 +34,7 @@ def ec2_facts(api: Api, instance_ids: Iterable[str]) -> dict[str, Ec2Facts]:
                 facts[instance["InstanceId"]] = Ec2Facts(
                     state=str((instance.get("State") or {}).get("Name", "")),
                     launch_time=launched.timestamp() if launched is not None else None,
+                    image_id=instance.get("ImageId"),
                 )
     return facts
 

@@ -10,7 +10,9 @@ for L jobs LAUNCHING or WAITING_INSTANCE one DescribeScalingActivities each when
 ceil(3L/100) pages of the account-wide listing; for R jobs RESTORING after asgpatch suspended their
 ScheduledActions, one DescribeScheduledActions each; for those with load balancers after it held
 AddToLoadBalancer, one DescribeTargetHealth per target group and one DescribeLoadBalancers per 20
-Classic Load Balancers.
+Classic Load Balancers. One DescribeLifecycleHooks for each group launching whose new instance waits
+in Pending:Wait; one DescribeWarmPool (and its instances in one DescribeInstances) for each patched
+group with a warm pool while it is restored.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from asgpatch.aws.compliance import observe_compliance
 from asgpatch.aws.groups import describe_named, group_views
 from asgpatch.aws.images import observe_images
 from asgpatch.aws.instances import Ec2Facts, ec2_facts, ssm_pings
+from asgpatch.aws.lifecycle import launch_hooks, warm_pools
 from asgpatch.aws.load_balancers import registered
 from asgpatch.aws.scheduled import scheduled_actions
 from asgpatch.aws.templates import observe_templates
-from asgpatch.model import GroupView, InstanceView, Job, Observation, Phase
+from asgpatch.model import GroupView, InstanceView, Job, Observation, Outcome, Phase
 
 LAUNCH_PHASES = frozenset({Phase.LAUNCHING, Phase.WAITING_INSTANCE})
 SSM_PHASES = frozenset({Phase.LAUNCHING, Phase.WAITING_INSTANCE, Phase.PATCHING})
@@ -78,6 +81,18 @@ def fill_instances(api: Api, jobs: Sequence[Job], views: dict[str, GroupView | N
         views[group] = replace(view, instances=described)
 
 
+def _held_by_hook(job: Job, view: GroupView | None) -> bool:
+    """A group launching whose new instance waits in Pending:Wait: a launch lifecycle hook holds it."""
+    if view is None or job.phase not in LAUNCH_PHASES:
+        return False
+    return any(i.lifecycle.endswith(":Wait") and i.instance_id not in job.preexisting for i in view.instances)
+
+
+def _refreshes_warm_pool(job: Job, view: GroupView | None) -> bool:
+    """A patched group with a warm pool, being restored: its warm instances hold the image before the patch."""
+    return view is not None and view.warm_pool and job.phase is Phase.RESTORING and job.outcome is Outcome.PATCHED
+
+
 def _honours_schedule(job: Job) -> bool:
     """A group being restored after asgpatch held its ScheduledActions suspended: its schedule decides
     where the restore puts it."""
@@ -106,6 +121,10 @@ def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]
     schedules = scheduled_actions(api, restoring) if restoring else {}
     balanced = [view for job in jobs if _registers(job, view := views[job.group]) and view is not None]
     members = registered(api, balanced) if balanced else {}
+    hooked = [job.group for job in jobs if _held_by_hook(job, views[job.group])]
+    hooks = launch_hooks(api, hooked) if hooked else {}
+    pooled = [job.group for job in jobs if _refreshes_warm_pool(job, views[job.group])]
+    warm = warm_pools(api, pooled) if pooled else {}
     return {
         job.group: Observation(
             now=now,
@@ -116,6 +135,8 @@ def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]
             compliance=compliance.get(job.group),
             scheduled=schedules.get(job.group, ()),
             registered=members.get(job.group, {}),
+            launch_hooks=hooks.get(job.group, ()),
+            warm=warm.get(job.group),
         )
         for job in jobs
     }

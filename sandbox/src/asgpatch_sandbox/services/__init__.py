@@ -16,8 +16,10 @@ def start(world: World) -> None:
     from asgpatch_sandbox.services.autoscaling_groups import AutoScalingWorld
     from asgpatch_sandbox.services.autoscaling_health import HealthWorld
     from asgpatch_sandbox.services.autoscaling_instance_refresh import RefreshWorld
+    from asgpatch_sandbox.services.autoscaling_lifecycle_hooks import HookWorld
     from asgpatch_sandbox.services.autoscaling_load_balancers import LoadBalancerWorld
     from asgpatch_sandbox.services.autoscaling_scheduled_actions import ScheduledWorld
+    from asgpatch_sandbox.services.autoscaling_warm_pools import WarmPoolWorld
     from asgpatch_sandbox.services.ec2_images import ImagesWorld
     from asgpatch_sandbox.services.os_patch_catalog import PatchCatalog
     from asgpatch_sandbox.services.ssm_run_command import SsmWorld
@@ -26,6 +28,8 @@ def start(world: World) -> None:
     world.add(PatchCatalog())
     world.add(ScalingActivities(world))
     world.add(AutoScalingWorld(world))  # launches finish before health checks look at them
+    world.add(HookWorld(world))  # then the launch hooks holding them in Pending:Wait
+    world.add(WarmPoolWorld(world))
     world.add(HealthWorld(world))
     world.add(LoadBalancerWorld(world))  # after launches and health checks: registers what serves now
     world.add(ScheduledWorld(world))

@@ -10,6 +10,8 @@
 - Min <= Desired <= Max is enforced with AWS's ValidationError messages.
 - An update that does not mention MixedInstancesPolicy keeps it; one that does merges it.
 - Suspended Launch / Terminate processes stop launching / scale-in.
+- Launch lifecycle hooks hold new instances in Pending:Wait: see autoscaling_lifecycle_hooks.py.
+- A warm pool serves scale-outs first and may take scaled-in instances back: see autoscaling_warm_pools.py.
 - Scaling activities are recorded: see autoscaling_activities.py.
 - Instances stopped or terminated through EC2 are health-checked and replaced: see autoscaling_health.py.
 """
@@ -26,6 +28,7 @@ from moto.ec2.models.instances import InstanceState as Ec2State
 
 from asgpatch_sandbox.override import original
 from asgpatch_sandbox.services.autoscaling_activities import ScalingActivities
+from asgpatch_sandbox.services.autoscaling_lifecycle_hooks import HookWorld, launch_hooks
 from asgpatch_sandbox.services.ssm_parameters import UnresolvableAlias
 from asgpatch_sandbox.services.ssm_parameters import resolve as resolve_alias
 from asgpatch_sandbox.world import RUNNING_SINCE, World, current, group_failure
@@ -73,10 +76,13 @@ class AutoScalingWorld:
             if launch.fails:
                 self._fail_launch(region, group, state, launch)
             else:
-                state.lifecycle_state = "InService"
                 state.instance._state = Ec2State("running", 16)
                 setattr(state.instance, RUNNING_SINCE, launch.ready_at)
-                self.activities.finish(launch.activity, "Successful")
+                if launch_hooks(group):  # Pending:Wait until its lifecycle actions end
+                    self.world.part(HookWorld).hold(region, group, state, launch.activity, launch.ready_at)
+                else:
+                    state.lifecycle_state = "InService"
+                    self.activities.finish(launch.activity, "Successful")
 
     def _fail_launch(self, region: str, group: Any, state: Any, launch: Launch) -> None:
         message = (
@@ -125,16 +131,47 @@ def _instance_profile_name(data: dict[str, Any]) -> str | None:
 
 
 def launch_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
-    """Replacement for FakeAutoScalingGroup.replace_autoscaling_group_instances."""
-    world = current()
-    asg_world = world.part(AutoScalingWorld)
+    """Replacement for FakeAutoScalingGroup.replace_autoscaling_group_instances: from the warm pool
+    first (autoscaling_warm_pools.py), then new instances."""
+    from asgpatch_sandbox.services.autoscaling_warm_pools import take_from_pool
+
     if "Launch" in suspended(self):
         return
-    propagated_tags[asg_models.ASG_NAME_TAG] = self.name
-    version = resolve_version(self)
-    instance_type = self.instance_type
-    if self.mixed_instances_policy:
-        overrides = self.mixed_instances_policy.get("LaunchTemplate", {}).get("Overrides") or []
+    for state in take_from_pool(self, count_needed):
+        self.instance_states.append(state)
+        _launching(self, state, f"Launching a new EC2 instance from warm pool: {state.instance.id}")
+        count_needed -= 1
+    if count_needed <= 0:
+        return
+    for state in run_for_group(self, count_needed, propagated_tags, lifecycle="Pending"):
+        self.instance_states.append(state)
+        _launching(self, state, f"Launching a new EC2 instance: {state.instance.id}")
+
+
+def _launching(group: Any, state: Any, description: str) -> None:
+    """Record the launch: the instance goes InService (or Pending:Wait, or fails) after the launch delay."""
+    world = current()
+    asg_world = world.part(AutoScalingWorld)
+    activity = asg_world.activities.record(
+        group.region,
+        group.name,
+        description,
+        "an instance was started in response to a difference between desired and actual capacity.",
+    )
+    fails = group_failure(group, "launch") == "fail"
+    ready_at = world.clock.now() + world.timings.launch_seconds
+    asg_world.launches[state.instance.id] = Launch(state.instance.id, group.name, ready_at, fails, activity)
+
+
+def run_for_group(group: Any, count: int, propagated_tags: dict[str, str], *, lifecycle: str) -> list[Any]:
+    """RunInstances for the group from the template version it really uses: `count` pending
+    instances as group members in `lifecycle` (not yet added to any list). None if EC2 cannot launch."""
+    world = current()
+    propagated_tags[asg_models.ASG_NAME_TAG] = group.name
+    version = resolve_version(group)
+    instance_type = group.instance_type
+    if group.mixed_instances_policy:
+        overrides = group.mixed_instances_policy.get("LaunchTemplate", {}).get("Overrides") or []
         if overrides and overrides[0].get("InstanceType"):
             instance_type = overrides[0]["InstanceType"]
     kwargs: dict[str, Any] = {}
@@ -143,60 +180,52 @@ def launch_instances(self: Any, count_needed: int, propagated_tags: dict[str, st
         kwargs["launch_template"] = {"LaunchTemplateId": version.template.id, "Version": str(version.number)}
         user_data = version.user_data
         try:
-            image_id = resolve_alias(world, self.region, version.image_id)
+            image_id = resolve_alias(world, group.region, version.image_id)
         except UnresolvableAlias as error:  # EC2 cannot launch it: a failed launch, nothing launched
-            asg_world.activities.record(
-                self.region,
-                self.name,
+            world.part(ScalingActivities).record(
+                group.region,
+                group.name,
                 "Launching a new EC2 instance. Status Reason: " + str(error),
                 str(error),
                 status="Failed",
             ).update(StatusMessage=str(error))
-            return
+            return []
         security_groups = version.security_groups
     else:
-        image_id, user_data = self.launch_config.image_id, self.launch_config.user_data
-        security_groups = self.launch_config.security_groups
-        kwargs["launch_config"] = self.launch_config
-    subnet_id = self.vpc_zone_identifier.split(",")[0] if self.vpc_zone_identifier else None
-    reservation = self.autoscaling_backend.ec2_backend.run_instances(
+        image_id, user_data = group.launch_config.image_id, group.launch_config.user_data
+        security_groups = group.launch_config.security_groups
+        kwargs["launch_config"] = group.launch_config
+    subnet_id = group.vpc_zone_identifier.split(",")[0] if group.vpc_zone_identifier else None
+    reservation = group.autoscaling_backend.ec2_backend.run_instances(
         image_id,
-        count_needed,
+        count,
         user_data,
         security_groups,
         instance_type=instance_type,
         tags={"instance": propagated_tags},
-        placement=sorted(self.availability_zones)[0] if self.availability_zones else None,
+        placement=sorted(group.availability_zones)[0] if group.availability_zones else None,
         is_instance_type_default=False,
         subnet_id=subnet_id,
         **kwargs,
     )
-    region = self.region
-    fails = group_failure(self, "launch") == "fail"
-    ready_at = world.clock.now() + world.timings.launch_seconds
+    states = []
     for instance in reservation.instances:
-        instance.autoscaling_group = self
+        instance.autoscaling_group = group
         instance._state = Ec2State("pending", 0)
         # Auto Scaling adds it to the group's load balancers only if AddToLoadBalancer runs at launch.
-        setattr(instance, LB_ELIGIBLE, "AddToLoadBalancer" not in suspended(self))
+        setattr(instance, LB_ELIGIBLE, "AddToLoadBalancer" not in suspended(group))
         if version is not None:
             instance.sandbox_instance_profile = _instance_profile_name(version.data)
-        elif self.launch_config is not None:
-            instance.sandbox_instance_profile = self.launch_config.iam_instance_profile_name
+        elif group.launch_config is not None:
+            instance.sandbox_instance_profile = group.launch_config.iam_instance_profile_name
         state = asg_models.InstanceState(
             instance,
-            lifecycle_state="Pending",
-            protected_from_scale_in=self.new_instances_protected_from_scale_in,
+            lifecycle_state=lifecycle,
+            protected_from_scale_in=group.new_instances_protected_from_scale_in,
         )
         setattr(state, "sandbox_version", str(version.number) if version is not None else None)
-        self.instance_states.append(state)
-        activity = asg_world.activities.record(
-            region,
-            self.name,
-            f"Launching a new EC2 instance: {instance.id}",
-            "an instance was started in response to a difference between desired and actual capacity.",
-        )
-        asg_world.launches[instance.id] = Launch(instance.id, self.name, ready_at, fails, activity)
+        states.append(state)
+    return states
 
 
 def _scale_in_order(group: Any, candidates: list[Any]) -> list[Any]:
@@ -226,6 +255,9 @@ def set_desired_capacity(self: Any, new_capacity: int | None) -> None:
     elif delta < 0 and "Terminate" not in halted:
         candidates = [s for s in active if not s.protected_from_scale_in]
         victims = _scale_in_order(self, candidates)[:-delta]
+        from asgpatch_sandbox.services.autoscaling_warm_pools import return_to_pool
+
+        victims = return_to_pool(self, victims)  # those the warm pool takes back are not terminated
         if victims:
             activities = current().part(ScalingActivities)
             for state in victims:
