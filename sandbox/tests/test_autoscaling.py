@@ -166,10 +166,11 @@ def test_suspended_launch_process_launches_nothing(sandbox, autoscaling, templat
 # --- scheduled actions -------------------------------------------------------------------------
 
 
-def _next_utc(sandbox, hour: int, zone: str = "UTC") -> datetime:
+def _next_utc(sandbox, hour: int, zone: str = "UTC", margin: timedelta = timedelta(minutes=5)) -> datetime:
+    """The next `hour`:00 in `zone` at least `margin` from the sandbox's now (0: the real next occurrence)."""
     now = datetime.fromtimestamp(sandbox.now(), tz=UTC).astimezone(ZoneInfo(zone))
     candidate = now.replace(hour=hour, minute=0, second=0, microsecond=0)
-    if candidate <= now + timedelta(minutes=5):
+    if candidate <= now + margin:
         candidate += timedelta(days=1)
     return candidate.astimezone(UTC)
 
@@ -201,7 +202,7 @@ def test_scheduled_actions_fire_on_their_recurrence_in_their_time_zone(sandbox, 
         AutoScalingGroupName=tokyo_group, ScheduledActionName="up", Recurrence="0 8 * * *",
         TimeZone="Asia/Tokyo", DesiredCapacity=1,
     )  # fmt: skip
-    tokyo_fire = _next_utc(sandbox, 8, "Asia/Tokyo")
+    tokyo_fire = _next_utc(sandbox, 8, "Asia/Tokyo", margin=timedelta(0))  # when it really fires next
 
     sandbox.advance(_seconds_until(sandbox, fire_at) - 30)
     assert describe_group(autoscaling, utc_group)["DesiredCapacity"] == 0, "not before its time"

@@ -47,8 +47,7 @@ def test_sigterm_stops_the_sandbox_cleanly() -> None:
 @pytest.mark.parametrize(
     ("service", "operation", "kwargs", "code"),
     [
-        ("autoscaling", "complete_lifecycle_action",
-         {"AutoScalingGroupName": "g", "LifecycleHookName": "h", "LifecycleActionResult": "CONTINUE"}, "InvalidAction"),
+        ("autoscaling", "rollback_instance_refresh", {"AutoScalingGroupName": "g"}, "InvalidAction"),
         ("ec2", "reset_image_attribute", {"ImageId": "ami-12345678", "Attribute": "launchPermission"}, "InvalidAction"),
     ],
 )  # fmt: skip

@@ -39,6 +39,7 @@ from asgpatch.model import (
     SendPatchCommand,
     Settings,
     SuspendProcesses,
+    TerminateInstance,
     WriteLease,
     WriteState,
 )
@@ -53,6 +54,7 @@ from asgpatch.state import (
     read_lease,
     was_there,
 )
+from asgpatch.warm_pools import Stale, stale
 
 NEEDS_INSTANCE = frozenset({Phase.WAITING_INSTANCE, Phase.PATCHING, Phase.IMAGING})
 
@@ -182,7 +184,9 @@ def _pending(job: Job, obs: Observation, group: GroupView, settings: Settings) -
     actions: list[Action] = [WriteState(preparing)]
     if preparing.we_suspended:
         actions.append(SuspendProcesses(group.name, preparing.we_suspended))
-    actions += [WriteState(launching), scale_up(group.name, original)]
+    # A stale warm pool would hand the scale-up an instance from an older image than the one to patch.
+    pool = stale(obs.warm, preparing.source_image) if group.warm_pool else Stale()
+    actions += [WriteState(launching), *pool.replace(), scale_up(group.name, original)]
     return Decision(launching, tuple(actions))
 
 
@@ -212,6 +216,12 @@ def _launching(job: Job, obs: Observation, group: GroupView, settings: Settings)
         reason = f"no instance reached InService within {minutes(settings.launch_timeout)}{_hooks_held(obs)}"
         return fail(job, obs.now, _with_launch_failure(reason, group))
     instance = _patch_instance(job, group, settings)
+    if instance is not None and group.warm_pool and job.source_image and instance.image_id != job.source_image:
+        if instance.image_id is None:  # not described yet: its image decides whether it can be the one
+            return Decision(job)
+        # The warm pool handed out an instance from another image than the one to patch: out with it
+        # (Auto Scaling launches another) rather than bake an older image into the new version.
+        return Decision(job, (TerminateInstance(instance.instance_id, decrement=False),))
     if instance is not None:
         waiting = job.at(Phase.WAITING_INSTANCE, obs.now, instance_id=instance.instance_id)
         return Decision(waiting, (WriteState(waiting), ProtectInstance(group.name, instance.instance_id, True)))
@@ -251,7 +261,7 @@ def _waiting_instance(job: Job, obs: Observation, group: GroupView, settings: Se
             reason = (
                 f"instance {instance.instance_id} was not InService and running within "
                 f"{minutes(settings.launch_timeout)} (it is {instance.lifecycle}/{instance.ec2_state or 'unknown'})"
-                f"{_hooks_held(obs) if instance.lifecycle.endswith(':Wait') else ''}"
+                f"{_hooks_held(obs) if instance.lifecycle == 'Pending:Wait' else ''}"
             )
             return fail(job, obs.now, _with_launch_failure(reason, group))
         return Decision(job)

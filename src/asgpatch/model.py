@@ -81,6 +81,7 @@ class InstanceView:
     ec2_state: str | None = None  # pending, running, ...; None when EC2 did not describe it
     launch_time: float | None = None
     ssm_ping: str | None = None  # Online, ConnectionLost...; None when not a managed node
+    image_id: str | None = None  # the AMI EC2 says it runs; None when EC2 did not describe it
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ class Observation:
     registered: Mapping[str, frozenset[str]] = field(default_factory=dict)
     bake: Job | None = None  # the job of the group whose bake this one shares, as the run knows it now
     launch_hooks: tuple[LaunchHook, ...] = ()  # while launching, once an instance waits in Pending:Wait
-    warm: tuple[WarmInstance, ...] | None = None  # the warm pool's instances, while a patched group is restored
+    warm: tuple[WarmInstance, ...] | None = None  # the warm pool's, as the group is taken in and restored
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,12 @@ from asgpatch.model import (
 from asgpatch.schedule import Due, due_between
 from asgpatch.schedule import apply as apply_schedule
 from asgpatch.state import result_value, was_there
+from asgpatch.warm_pools import Stale, stale
 
 
 def restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision:
     actions = list(leftovers(job, obs)) if job.outcome is not Outcome.PATCHED else []
+    job, pool, refresh = _warm_pool_refresh(job, obs, group)
     instance = group.instance(job.instance_id)
     present = instance is not None and instance.lifecycle not in LEAVING
     replace_last: Action | None = None
@@ -87,10 +89,18 @@ def restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) 
         if job.salvaged_from is None:  # an unreadable tag that is kept is not overwritten for a note
             actions.insert(0, WriteState(job))
     if actions or stand_in.wait:
-        return Decision(job, tuple(actions))
-    warm = _warm_pool_refresh(job, obs, group, settings)
-    if warm is not None:
-        return warm
+        return Decision(job, (*refresh, *actions))  # the pool first: a scale-out takes warm instances first
+    if not pool.settled:
+        if not overdue(job.phase_started, obs.now, settings.launch_timeout):
+            return Decision(job, refresh)
+        reason = (
+            f"its warm pool still holds {', '.join(pool.instance_ids + pool.unknown)}, not known to run the "
+            f"patched image {job.image_id}, and a scale-out takes warm instances first: terminate them "
+            "(TerminateInstanceInAutoScalingGroup) and the pool is refilled from the patched version"
+        )
+        failed = job.at(Phase.DONE, obs.now, outcome=Outcome.FAILED, reason=_noted(job.reason, reason))
+        clear = ClearState(group.name, lease_only=job.salvaged_from is not None)
+        return Decision(failed, (*refresh, WriteResult(group.name, result_value(failed, obs.now)), clear))
     done = job.at(Phase.DONE, obs.now, outcome=job.outcome or Outcome.FAILED)
     # The result first: if the run stops between the two, the state is still there and the next run
     # finishes the job (writing the same result again) instead of losing it. An unreadable tag that
@@ -99,35 +109,25 @@ def restoring(job: Job, obs: Observation, group: GroupView, settings: Settings) 
     return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), clear))
 
 
-WARM_LEAVING = ("Warmed:Terminating", "Warmed:Terminated")
+WARM_NOTE = "warm pool: its instances from the image before the patch were replaced"
 
 
-def _warm_pool_refresh(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision | None:
+def _warm_pool_refresh(job: Job, obs: Observation, group: GroupView) -> tuple[Job, Stale, tuple[Action, ...]]:
     """A patched group's warm pool still holds instances launched with the image before the patch, and a
-    scale-out takes warm instances first: the morning would start unpatched. Auto Scaling replaces a warm
-    instance that is terminated, from the version the group uses now, so those are terminated (the
-    group's capacity is not touched) and the group is patched once none holds another image. If they are
-    still there after the launch timeout, the group is reported failed, naming them."""
-    if job.outcome is not Outcome.PATCHED or not group.warm_pool or obs.warm is None or not job.image_id:
-        return None
-    stale = tuple(
-        w.instance_id for w in obs.warm
-        if w.image_id is not None and w.image_id != job.image_id and not w.lifecycle.startswith(WARM_LEAVING)
-    )  # fmt: skip
-    if not stale:
-        return None
-    if overdue(job.phase_started, obs.now, settings.launch_timeout):
-        reason = (
-            f"its warm pool still holds {', '.join(stale)} from the image before the patch, and a scale-out "
-            "takes warm instances first: terminate them (TerminateInstanceInAutoScalingGroup) and the pool "
-            f"is refilled from {job.image_id}"
-        )
-        done = job.at(Phase.DONE, obs.now, outcome=Outcome.FAILED, reason=_noted(job.reason, reason))
-        return Decision(done, (WriteResult(group.name, result_value(done, obs.now)), ClearState(group.name)))
-    note = "warm pool: its instances from the image before the patch were replaced"
-    refreshing = replace(job, reason=_noted(job.reason, note))
-    record: tuple[Action, ...] = (WriteState(refreshing),) if refreshing != job else ()
-    return Decision(refreshing, (*record, *(TerminateInstance(i, decrement=False) for i in stale)))
+    scale-out takes warm instances first: the morning would start unpatched (warm_pools.py). They are
+    terminated first, before the restore sets any capacity, and the group is patched only once its pool
+    holds none; the launch timeout counts from the first tick that saw them, and after it the group is
+    reported failed, naming them. (job, what is left in the pool, the actions: a note, the terminations.)"""
+    if job.outcome is not Outcome.PATCHED or not group.warm_pool:
+        return job, Stale(), ()
+    pool = stale(obs.warm, job.image_id)
+    if not pool.instance_ids:
+        return job, pool, ()
+    record: tuple[Action, ...] = ()
+    if WARM_NOTE not in job.reason:  # once, and the refresh's clock starts
+        job = replace(job, reason=_noted(job.reason, WARM_NOTE), phase_started=obs.now)
+        record = (WriteState(job),) if job.salvaged_from is None else ()
+    return job, pool, (*record, *pool.replace())
 
 
 def _noted(reason: str, note: str) -> str:

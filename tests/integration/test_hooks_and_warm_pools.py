@@ -100,18 +100,26 @@ def warm(world: SandboxProcess) -> dict[str, Any]:
     group(autoscaling, "warm-web", launch_template(ec2, "warm-web", image), version="$Default", max_size=3, tags=tags)
     group(autoscaling, "warm-reuse", launch_template(ec2, "warm-reuse", image), max_size=2, tags=tags)
     group(autoscaling, "warm-bystander", launch_template(ec2, "warm-bystander", image), max_size=2)
+    stale_template = launch_template(ec2, "warm-stale", image)
+    group(autoscaling, "warm-stale", stale_template, version="$Default", max_size=2, tags=tags)
     autoscaling.put_warm_pool(AutoScalingGroupName="warm-web", MinSize=1)
     autoscaling.put_warm_pool(AutoScalingGroupName="warm-reuse", InstanceReusePolicy={"ReuseOnScaleIn": True})
     autoscaling.put_warm_pool(AutoScalingGroupName="warm-bystander")
+    autoscaling.put_warm_pool(AutoScalingGroupName="warm-stale")
     before = {name: wait_for_pool(world, name, size) for name, size in
-              (("warm-web", 3), ("warm-reuse", 2), ("warm-bystander", 2))}  # fmt: skip
+              (("warm-web", 3), ("warm-reuse", 2), ("warm-bystander", 2), ("warm-stale", 2))}  # fmt: skip
     assert {img for p in before.values() for img in p.values()} == {image}
+    # The owner moved warm-stale to a newer base image since its pool was filled: the pool is stale.
+    newer = base_image(ec2, "warm-newer-base")
+    ec2.create_launch_template_version(LaunchTemplateId=stale_template, SourceVersion="1",
+                                       LaunchTemplateData={"ImageId": newer})  # fmt: skip
+    ec2.modify_launch_template(LaunchTemplateId=stale_template, DefaultVersion="2")
     published = world.publish_patches(2)
     plan = cli(world, "plan", "--output", "json", "--tag-value", "warm")
     assert pool(world, "warm-web") == before["warm-web"], "plan changed nothing"
     result = cli(world, "run", *QUICK_RUN, "--tag-value", "warm")
     return {"result": result, "report": {g["name"]: g for g in report_of(result)["groups"]},
-            "before": before, "base": image, "published": published,
+            "before": before, "base": image, "published": published, "newer": newer,
             "plan": {g["name"]: g for g in report_of(plan)["groups"]}}  # fmt: skip
 
 
@@ -130,6 +138,16 @@ def test_a_patched_group_s_warm_pool_holds_only_the_patched_image(world: Sandbox
         assert not set(found) & set(warm["before"][name])
         group_now = describe_group(world.client("autoscaling"), name)
         assert (group_now["DesiredCapacity"], group_now["SuspendedProcesses"]) == (0, [])
+
+
+def test_a_stale_pool_never_hands_asgpatch_an_older_image_to_bake(world: SandboxProcess, warm: dict[str, Any]) -> None:
+    entry = warm["report"]["warm-stale"]
+    assert entry["status"] == "patched", entry
+    described = world.client("ec2").describe_instances(InstanceIds=[entry["instance_id"]])["Reservations"]
+    assert described[0]["Instances"][0]["ImageId"] == warm["newer"], "the patch instance ran the group's image"
+    found = world.client("ec2").describe_images(ImageIds=[entry["image_id"]])["Images"][0]
+    assert {t["Key"]: t["Value"] for t in found["Tags"]}["asgpatch:source-ami"] == warm["newer"]
+    assert set(wait_for_pool(world, "warm-stale", 2).values()) == {entry["image_id"]}
 
 
 def test_a_bystander_s_warm_pool_is_left_as_it_was(world: SandboxProcess, warm: dict[str, Any]) -> None:

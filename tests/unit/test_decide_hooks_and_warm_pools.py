@@ -70,13 +70,51 @@ def test_a_group_whose_warm_pool_holds_only_the_patched_image_is_patched():
     assert isinstance(decision.actions[0], WriteResult) and isinstance(decision.actions[1], ClearState)
 
 
-def test_a_warm_pool_that_is_not_refreshed_in_time_fails_the_group_naming_its_instances():
+def test_the_refresh_clock_starts_when_the_pool_is_first_seen_stale_and_then_fails_the_group():
     warm = (WarmInstance("i-w1", "Warmed:Stopped", "ami-3"),)
-    late = restored(phase_started=NOW - 601)
-    decision = decide(late, obs(group(ZERO, warm_pool=True), warm=warm), SETTINGS)
+    resumed_late = restored(phase_started=NOW - 3600)  # a run resumed long after the restore began
+    first = decide(resumed_late, obs(group(ZERO, warm_pool=True), warm=warm), SETTINGS)
+    assert first.job.phase is Phase.RESTORING and first.job.phase_started == NOW
+    assert TerminateInstance("i-w1", decrement=False) in first.actions
+    later = obs(group(ZERO, warm_pool=True), now=NOW + 601, warm=warm)
+    decision = decide(first.job, later, SETTINGS)
     assert decision.job.phase is Phase.DONE and decision.job.outcome is Outcome.FAILED
-    assert "i-w1" in decision.job.reason and "warm" in decision.job.reason
-    assert isinstance(decision.actions[0], WriteResult) and "failed" in decision.actions[0].value
+    assert "i-w1" in decision.job.reason and "warm pool" in decision.job.reason
+    assert kinds(decision) == ["TerminateInstance", "WriteResult", "ClearState"]  # asked once more, then failed
+    assert "failed" in decision.actions[1].value
+
+
+def test_the_pool_is_refreshed_before_the_restore_sets_capacity():
+    """A scale-out the restore causes (a schedule due, a replacement) takes warm instances first."""
+    warm = (WarmInstance("i-w1", "Warmed:Stopped", "ami-3"),)
+    held = group(Capacity(1, 2, 1), (ready(),), warm_pool=True)
+    decision = decide(restored(), obs(held, warm=warm), SETTINGS)
+    names = kinds(decision)
+    assert names.index("TerminateInstance") < names.index("SetCapacity")
+
+
+def test_a_warm_instance_ec2_did_not_describe_is_waited_for():
+    warm = (WarmInstance("i-w1", "Warmed:Stopped", None),)
+    decision = decide(restored(), obs(group(ZERO, warm_pool=True), warm=warm), SETTINGS)
+    assert decision.job.phase is Phase.RESTORING and decision.actions == ()
+
+
+def test_a_stale_pool_is_replaced_before_the_scale_up_so_the_patch_instance_has_the_group_s_image():
+    warm = (WarmInstance("i-w1", "Warmed:Stopped", "ami-1"), WarmInstance("i-w2", "Warmed:Stopped", "ami-3"))
+    decision = decide(job(), obs(group(ZERO, warm_pool=True), warm=warm), SETTINGS)  # the group launches ami-3
+    names = kinds(decision)
+    assert decision.actions[names.index("TerminateInstance")] == TerminateInstance("i-w1", decrement=False)
+    assert names.count("TerminateInstance") == 1 and names.index("TerminateInstance") < names.index("SetCapacity")
+
+
+def test_a_patch_instance_from_another_image_is_replaced_not_patched():
+    launching = job(Phase.LAUNCHING, preexisting=frozenset())
+    old = ready("i-old", lifecycle="Pending", protected=False, image_id="ami-1")
+    decision = decide(launching, obs(group(Capacity(1, 2, 1), (old,), warm_pool=True)), SETTINGS)
+    assert decision.job.phase is Phase.LAUNCHING and decision.actions == (TerminateInstance("i-old", decrement=False),)
+    right = ready("i-new", lifecycle="Pending", protected=False, image_id="ami-3")
+    picked = decide(launching, obs(group(Capacity(1, 2, 1), (right,), warm_pool=True)), SETTINGS)
+    assert picked.job.phase is Phase.WAITING_INSTANCE and picked.job.instance_id == "i-new"
 
 
 def test_a_failed_group_s_warm_pool_is_left_alone():

@@ -2,8 +2,8 @@
 
 DescribeLifecycleHooks (one group a call, no paging) is read for a group whose new instance waits in
 Pending:Wait, so the engine can name the hook that holds it, and by `plan`. DescribeWarmPool (50
-instances a page) plus one batched DescribeInstances is read for a patched group with a warm pool
-while it is restored: its warm instances keep the image they were launched with.
+instances a page) plus DescribeInstances (100 ids a call) is read for a group with a warm pool as it is
+taken in and while it is restored after a patch: its warm instances keep the image they were launched with.
 """
 
 from __future__ import annotations

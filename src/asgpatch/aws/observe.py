@@ -11,8 +11,8 @@ ceil(3L/100) pages of the account-wide listing; for R jobs RESTORING after asgpa
 ScheduledActions, one DescribeScheduledActions each; for those with load balancers after it held
 AddToLoadBalancer, one DescribeTargetHealth per target group and one DescribeLoadBalancers per 20
 Classic Load Balancers. One DescribeLifecycleHooks for each group launching whose new instance waits
-in Pending:Wait; one DescribeWarmPool (and its instances in one DescribeInstances) for each patched
-group with a warm pool while it is restored.
+in Pending:Wait; one DescribeWarmPool (50 instances a page, and their images in ceil(W/100)
+DescribeInstances) for each group with a warm pool as it is taken in, and while it is restored after a patch.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from asgpatch.aws.load_balancers import registered
 from asgpatch.aws.scheduled import scheduled_actions
 from asgpatch.aws.templates import observe_templates
 from asgpatch.model import GroupView, InstanceView, Job, Observation, Outcome, Phase
+from asgpatch.state import was_there
 
 LAUNCH_PHASES = frozenset({Phase.LAUNCHING, Phase.WAITING_INSTANCE})
 SSM_PHASES = frozenset({Phase.LAUNCHING, Phase.WAITING_INSTANCE, Phase.PATCHING})
@@ -59,7 +60,11 @@ def _registers(job: Job, view: GroupView | None) -> bool:
 def _described(instance: InstanceView, facts: Mapping[str, Ec2Facts], pings: Mapping[str, str]) -> InstanceView:
     fact = facts[instance.instance_id]
     return replace(
-        instance, ec2_state=fact.state, launch_time=fact.launch_time, ssm_ping=pings.get(instance.instance_id)
+        instance,
+        ec2_state=fact.state,
+        launch_time=fact.launch_time,
+        ssm_ping=pings.get(instance.instance_id),
+        image_id=fact.image_id,
     )
 
 
@@ -85,12 +90,15 @@ def _held_by_hook(job: Job, view: GroupView | None) -> bool:
     """A group launching whose new instance waits in Pending:Wait: a launch lifecycle hook holds it."""
     if view is None or job.phase not in LAUNCH_PHASES:
         return False
-    return any(i.lifecycle.endswith(":Wait") and i.instance_id not in job.preexisting for i in view.instances)
+    return any(i.lifecycle == "Pending:Wait" and not was_there(i.instance_id, job.preexisting) for i in view.instances)
 
 
-def _refreshes_warm_pool(job: Job, view: GroupView | None) -> bool:
-    """A patched group with a warm pool, being restored: its warm instances hold the image before the patch."""
-    return view is not None and view.warm_pool and job.phase is Phase.RESTORING and job.outcome is Outcome.PATCHED
+def _reads_warm_pool(job: Job, view: GroupView | None) -> bool:
+    """A group with a warm pool about to be scaled up (a stale pool would hand out an older image), or
+    patched and being restored (its warm instances hold the image before the patch): warm_pools.py."""
+    if view is None or not view.warm_pool:
+        return False
+    return job.phase is Phase.PENDING or (job.phase is Phase.RESTORING and job.outcome is Outcome.PATCHED)
 
 
 def _honours_schedule(job: Job) -> bool:
@@ -123,7 +131,7 @@ def observe(api: Api, jobs: Sequence[Job], now: float) -> dict[str, Observation]
     members = registered(api, balanced) if balanced else {}
     hooked = [job.group for job in jobs if _held_by_hook(job, views[job.group])]
     hooks = launch_hooks(api, hooked) if hooked else {}
-    pooled = [job.group for job in jobs if _refreshes_warm_pool(job, views[job.group])]
+    pooled = [job.group for job in jobs if _reads_warm_pool(job, views[job.group])]
     warm = warm_pools(api, pooled) if pooled else {}
     return {
         job.group: Observation(
