@@ -8,18 +8,31 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from asgpatch import naming
-from asgpatch.clock import FakeClock
-from asgpatch.cloud import CloudError, Discovery
-from asgpatch.model import (
+from asgpatch.actions import (
     Action,
     CancelCommand,
-    Capacity,
     ClearState,
-    CommandView,
-    ComplianceView,
     CreateImage,
     CreateTemplateVersion,
     DeregisterImage,
+    ProtectInstance,
+    ResumeProcesses,
+    SendPatchCommand,
+    SetCapacity,
+    SetDefaultVersion,
+    SuspendProcesses,
+    TerminateInstance,
+    UseTemplateVersion,
+    WriteLease,
+    WriteResult,
+    WriteState,
+)
+from asgpatch.clock import FakeClock
+from asgpatch.cloud import CloudError, Discovery
+from asgpatch.model import (
+    Capacity,
+    CommandView,
+    ComplianceView,
     GroupView,
     ImageView,
     InstanceView,
@@ -28,21 +41,10 @@ from asgpatch.model import (
     Observation,
     PatchCounts,
     Phase,
-    ProtectInstance,
-    ResumeProcesses,
     ScheduledAction,
-    SendPatchCommand,
-    SetCapacity,
-    SetDefaultVersion,
-    SuspendProcesses,
     TemplateRef,
     TemplateSpec,
     TemplateView,
-    TerminateInstance,
-    UseTemplateVersion,
-    WriteLease,
-    WriteResult,
-    WriteState,
 )
 from asgpatch.seal import SEAL_TAG, seal, verified
 from asgpatch.state import LEASE_TAG, REASON_TAG, RESULT_TAG, STATE_TAG, encode, lease_value, reason_value

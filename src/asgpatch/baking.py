@@ -6,19 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from asgpatch import naming
+from asgpatch.actions import CancelCommand, CreateImage, DeregisterImage, SendPatchCommand, WriteState
 from asgpatch.decision import COMMAND_RUNNING, Decision, fail, minutes, overdue
-from asgpatch.model import (
-    CancelCommand,
-    CreateImage,
-    DeregisterImage,
-    GroupView,
-    Job,
-    Observation,
-    Phase,
-    SendPatchCommand,
-    Settings,
-    WriteState,
-)
+from asgpatch.model import GroupView, Job, Observation, Phase, Settings
 from asgpatch.pointing import new_version
 from asgpatch.relaunching import lost, relaunch
 from asgpatch.state import TAG_VALUE_LIMIT

@@ -7,16 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from asgpatch.model import (
-    Action,
-    GroupView,
-    ImageView,
-    Job,
-    LaunchHook,
-    Observation,
-    ScheduledAction,
-    TemplateView,
-)
+from asgpatch.actions import Action
+from asgpatch.model import GroupView, ImageView, Job, LaunchHook, Observation, ScheduledAction, TemplateView
 
 
 class CloudError(Exception):

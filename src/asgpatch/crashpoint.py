@@ -11,7 +11,7 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 
-from asgpatch.model import Action
+from asgpatch.actions import Action
 
 VARIABLE = "ASGPATCH_CRASH_AFTER"
 

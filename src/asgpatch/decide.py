@@ -11,6 +11,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from asgpatch.actions import (
+    Action,
+    CreateImage,
+    CreateTemplateVersion,
+    ProtectInstance,
+    SendPatchCommand,
+    SuspendProcesses,
+    TerminateInstance,
+    WriteLease,
+    WriteState,
+)
 from asgpatch.baking import imaging, patch_command, patching
 from asgpatch.decision import (
     LEAVING,
@@ -24,25 +35,7 @@ from asgpatch.decision import (
     release,
     scale_up,
 )
-from asgpatch.model import (
-    ISOLATING_PROCESSES,
-    Action,
-    CreateImage,
-    CreateTemplateVersion,
-    GroupView,
-    InstanceView,
-    Job,
-    Observation,
-    Outcome,
-    Phase,
-    ProtectInstance,
-    SendPatchCommand,
-    Settings,
-    SuspendProcesses,
-    TerminateInstance,
-    WriteLease,
-    WriteState,
-)
+from asgpatch.model import ISOLATING_PROCESSES, GroupView, InstanceView, Job, Observation, Outcome, Phase, Settings
 from asgpatch.pointing import sharing, updating_template
 from asgpatch.relaunching import known_before, lost, relaunch
 from asgpatch.restoring import group_gone, restoring

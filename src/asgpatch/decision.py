@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from asgpatch.model import Action, Capacity, ClearState, GroupView, Job, Outcome, Phase, SetCapacity, WriteState
+from asgpatch.actions import Action, ClearState, SetCapacity, WriteState
+from asgpatch.model import Capacity, GroupView, Job, Outcome, Phase
 from asgpatch.state import INCOMPLETE
 
 COMMAND_RUNNING = frozenset({"Pending", "InProgress", "Delayed"})

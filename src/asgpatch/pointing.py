@@ -6,21 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from asgpatch import naming
+from asgpatch.actions import Action, CreateTemplateVersion, SetDefaultVersion, UseTemplateVersion, WriteState
 from asgpatch.decision import Decision, alias_note, fail, minutes, overdue, release
-from asgpatch.model import (
-    Action,
-    CreateTemplateVersion,
-    GroupView,
-    Job,
-    Observation,
-    Outcome,
-    Phase,
-    SetDefaultVersion,
-    Settings,
-    TemplateSpec,
-    UseTemplateVersion,
-    WriteState,
-)
+from asgpatch.model import GroupView, Job, Observation, Outcome, Phase, Settings, TemplateSpec
 
 TEMPLATE_TIMEOUT = 600.0  # new template versions are immediate; this only bounds a stuck read
 

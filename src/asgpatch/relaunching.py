@@ -3,8 +3,9 @@ how to tell, and launching another once before the group fails. Pure, like every
 
 from __future__ import annotations
 
+from asgpatch.actions import TerminateInstance, WriteState
 from asgpatch.decision import LEAVING, Decision, complete, fail
-from asgpatch.model import GroupView, InstanceView, Job, Phase, TerminateInstance, WriteState
+from asgpatch.model import GroupView, InstanceView, Job, Phase
 from asgpatch.state import INCOMPLETE
 
 # EC2 states of an instance someone stopped or terminated behind Auto Scaling's back. With ReplaceUnhealthy

@@ -10,28 +10,22 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
-from asgpatch.decision import COMMAND_RUNNING, LEAVING, Decision, complete, finish, overdue, scale_up
-from asgpatch.model import (
+from asgpatch.actions import (
     Action,
     CancelCommand,
-    Capacity,
     ClearState,
     DeregisterImage,
-    GroupView,
-    Job,
-    Observation,
-    Outcome,
-    Phase,
     ProtectInstance,
     RegisterInstances,
     ResumeProcesses,
     SetCapacity,
-    Settings,
     TerminateInstance,
     WriteResult,
     WriteState,
     elb_target,
 )
+from asgpatch.decision import COMMAND_RUNNING, LEAVING, Decision, complete, finish, overdue, scale_up
+from asgpatch.model import Capacity, GroupView, Job, Observation, Outcome, Phase, Settings
 from asgpatch.schedule import Due, due_between
 from asgpatch.schedule import apply as apply_schedule
 from asgpatch.state import result_value, was_there

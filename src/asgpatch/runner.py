@@ -6,11 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from asgpatch.actions import Action
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, Discovery
 from asgpatch.config import RunConfig
 from asgpatch.decision import minutes
-from asgpatch.model import Action, Capacity, GroupView, Job, LaunchHook, Outcome, Phase, ScheduledAction
+from asgpatch.model import Capacity, GroupView, Job, LaunchHook, Outcome, Phase, ScheduledAction
 from asgpatch.planning import Estate, Intake, bake_of, take_in, untrusted_reason, would
 from asgpatch.report import GroupResult, build_report, result_from_job
 from asgpatch.salvage import Refused, read_state

@@ -11,11 +11,12 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from asgpatch.actions import Action, ClearState, WriteLease, WriteState
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, CloudError
 from asgpatch.decide import absorb, absorb_ids, decide
 from asgpatch.decision import Decision, failed_call
-from asgpatch.model import Action, ClearState, Job, Observation, Outcome, Phase, Settings, WriteLease, WriteState
+from asgpatch.model import Job, Observation, Outcome, Phase, Settings
 
 MAX_RESTORE_ERRORS = 5
 MAX_OBSERVE_ERRORS = 20  # consecutive ticks whose batched read failed after the adapter's retries

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from asgpatch.model import TerminateInstance, WarmInstance
+from asgpatch.actions import TerminateInstance
+from asgpatch.model import WarmInstance
 
 LEAVING_POOL = ("Warmed:Terminating", "Warmed:Terminated")
 

@@ -18,31 +18,27 @@ from typing import Any
 import pytest
 
 from asgpatch import naming, state
-from asgpatch.aws import AwsCloud, connect
-from asgpatch.aws.session import NO_CREDENTIALS, NO_REGION
-from asgpatch.cloud import CloudError, SetupError
-from asgpatch.model import (
+from asgpatch.actions import (
     CancelCommand,
-    Capacity,
     ClearState,
     CreateImage,
     CreateTemplateVersion,
     DeregisterImage,
-    Job,
-    Observation,
-    Phase,
     ProtectInstance,
     ResumeProcesses,
     SendPatchCommand,
     SetCapacity,
     SetDefaultVersion,
     SuspendProcesses,
-    TemplateSpec,
     TerminateInstance,
     UseTemplateVersion,
     WriteResult,
     WriteState,
 )
+from asgpatch.aws import AwsCloud, connect
+from asgpatch.aws.session import NO_CREDENTIALS, NO_REGION
+from asgpatch.cloud import CloudError, SetupError
+from asgpatch.model import Capacity, Job, Observation, Phase, TemplateSpec
 from asgpatch.state import LEASE_TAG
 from asgpatch_sandbox import builders
 from asgpatch_sandbox.process import SandboxProcess

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from asgpatch import runner
+from asgpatch.actions import Action, SetCapacity
 from asgpatch.config import RunConfig
-from asgpatch.model import Action, SetCapacity, Settings
+from asgpatch.model import Settings
 from asgpatch_sandbox.builders import base_image, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
 from tests.iam_policy import denied, documented_policy

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from asgpatch.actions import DeregisterImage, SendPatchCommand, TerminateInstance
 from asgpatch.aws.api import Api
 from asgpatch.aws.errors import Caller
 from asgpatch.aws.write import act, repoint
 from asgpatch.cloud import CloudError
-from asgpatch.model import DeregisterImage, SendPatchCommand, TerminateInstance
 
 
 class Failing:

@@ -6,16 +6,30 @@ from dataclasses import replace
 
 import pytest
 
-from asgpatch.decide import decide
-from asgpatch.model import (
+from asgpatch.actions import (
     CancelCommand,
-    Capacity,
     ClearState,
-    CommandView,
-    ComplianceView,
     CreateImage,
     CreateTemplateVersion,
     DeregisterImage,
+    ProtectInstance,
+    RegisterInstances,
+    ResumeProcesses,
+    SendPatchCommand,
+    SetCapacity,
+    SetDefaultVersion,
+    SuspendProcesses,
+    TerminateInstance,
+    UseTemplateVersion,
+    WriteLease,
+    WriteResult,
+    WriteState,
+)
+from asgpatch.decide import decide
+from asgpatch.model import (
+    Capacity,
+    CommandView,
+    ComplianceView,
     GroupView,
     ImageView,
     InstanceView,
@@ -24,22 +38,10 @@ from asgpatch.model import (
     Outcome,
     PatchCounts,
     Phase,
-    ProtectInstance,
-    RegisterInstances,
-    ResumeProcesses,
-    SendPatchCommand,
-    SetCapacity,
-    SetDefaultVersion,
     Settings,
-    SuspendProcesses,
     TemplateRef,
     TemplateSpec,
     TemplateView,
-    TerminateInstance,
-    UseTemplateVersion,
-    WriteLease,
-    WriteResult,
-    WriteState,
 )
 
 NOW = 1_800_000_000.0

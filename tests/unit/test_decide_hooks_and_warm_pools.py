@@ -3,18 +3,9 @@ launch timeout and is named when it blocks; a patched group's warm pool is refre
 
 from __future__ import annotations
 
+from asgpatch.actions import ClearState, TerminateInstance, WriteResult, WriteState
 from asgpatch.decide import decide
-from asgpatch.model import (
-    Capacity,
-    ClearState,
-    LaunchHook,
-    Outcome,
-    Phase,
-    TerminateInstance,
-    WarmInstance,
-    WriteResult,
-    WriteState,
-)
+from asgpatch.model import Capacity, LaunchHook, Outcome, Phase, WarmInstance
 from tests.unit.test_decide import NOW, SETTINGS, ZERO, group, job, kinds, obs, ready
 
 HOOK = LaunchHook("join-cluster", heartbeat_timeout=3600, default_result="ABANDON")

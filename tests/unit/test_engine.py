@@ -8,26 +8,21 @@ from typing import Any
 import pytest
 
 from asgpatch import runner
-from asgpatch.clock import FakeClock
-from asgpatch.cloud import CloudError
-from asgpatch.config import RunConfig
-from asgpatch.model import (
-    Capacity,
+from asgpatch.actions import (
     CreateImage,
-    Job,
-    Outcome,
-    Phase,
     ProtectInstance,
-    ScheduledAction,
     SendPatchCommand,
     SetCapacity,
     SetDefaultVersion,
-    Settings,
     TerminateInstance,
     UseTemplateVersion,
     WriteLease,
     WriteState,
 )
+from asgpatch.clock import FakeClock
+from asgpatch.cloud import CloudError
+from asgpatch.config import RunConfig
+from asgpatch.model import Capacity, Job, Outcome, Phase, ScheduledAction, Settings
 from asgpatch.state import RESULT_TAG, STATE_TAG
 from asgpatch.tick import Engine
 from tests.fakes import FAKE_TEMPLATE, FakeCloud

@@ -21,20 +21,33 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from asgpatch import naming, runner
+from asgpatch.actions import (
+    Action,
+    CancelCommand,
+    ClearState,
+    CreateImage,
+    CreateTemplateVersion,
+    DeregisterImage,
+    ProtectInstance,
+    ResumeProcesses,
+    SendPatchCommand,
+    SetCapacity,
+    SetDefaultVersion,
+    SuspendProcesses,
+    TerminateInstance,
+    UseTemplateVersion,
+    WriteLease,
+    WriteResult,
+    WriteState,
+)
 from asgpatch.clock import FakeClock
 from asgpatch.cloud import CloudError
 from asgpatch.config import RunConfig
 from asgpatch.decide import LEAVING, NEEDS_INSTANCE, decide
 from asgpatch.model import (
     ISOLATING_PROCESSES,
-    Action,
-    CancelCommand,
     Capacity,
-    ClearState,
     CommandView,
-    CreateImage,
-    CreateTemplateVersion,
-    DeregisterImage,
     GroupView,
     ImageView,
     InstanceView,
@@ -42,21 +55,10 @@ from asgpatch.model import (
     Observation,
     Outcome,
     Phase,
-    ProtectInstance,
-    ResumeProcesses,
-    SendPatchCommand,
-    SetCapacity,
-    SetDefaultVersion,
     Settings,
-    SuspendProcesses,
     TemplateRef,
     TemplateSpec,
     TemplateView,
-    TerminateInstance,
-    UseTemplateVersion,
-    WriteLease,
-    WriteResult,
-    WriteState,
 )
 from asgpatch.relaunching import DEAD
 from asgpatch.sharing import HOST_BLOCKERS

@@ -19,9 +19,10 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from asgpatch import naming, runner
+from asgpatch.actions import Action
 from asgpatch.clock import FakeClock
 from asgpatch.config import RunConfig
-from asgpatch.model import Action, Capacity
+from asgpatch.model import Capacity
 from asgpatch.state import RESULT_TAG, STATE_TAG
 from tests.fakes import FakeCloud, FakeTemplate
 from tests.unit.test_properties import ENGINE_SETTINGS, POLL, PROPERTY_SETTINGS, Killed

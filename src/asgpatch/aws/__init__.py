@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from asgpatch.actions import Action
 from asgpatch.aws import discover as discovering
 from asgpatch.aws import observe as observing
 from asgpatch.aws import write
@@ -25,16 +26,7 @@ from asgpatch.aws.session import Clients, connect
 from asgpatch.aws.state_key import DEFAULT_PARAMETER, StateKey
 from asgpatch.aws.templates import templates_named_by
 from asgpatch.cloud import CloudError, Discovery, SetupError
-from asgpatch.model import (
-    Action,
-    GroupView,
-    ImageView,
-    Job,
-    LaunchHook,
-    Observation,
-    ScheduledAction,
-    TemplateView,
-)
+from asgpatch.model import GroupView, ImageView, Job, LaunchHook, Observation, ScheduledAction, TemplateView
 from asgpatch.seal import verified
 
 __all__ = ["AwsCloud", "Clients", "connect"]

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from asgpatch.actions import RegisterInstances
+from asgpatch.actions import elb_target as elb_key
 from asgpatch.aws.api import Api, chunks
-from asgpatch.model import GroupView, RegisterInstances
-from asgpatch.model import elb_target as elb_key
+from asgpatch.model import GroupView
 
 ELB_NAMES_PER_CALL = 20
 NOT_REGISTERED = frozenset({"unused", "draining"})  # a target's state when it is not (or no longer) registered

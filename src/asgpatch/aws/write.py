@@ -13,14 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from asgpatch import naming, seal, state
-from asgpatch.aws import load_balancers
-from asgpatch.aws.api import Api
-from asgpatch.aws.commands import DOCUMENT
-from asgpatch.aws.errors import TRANSIENT
-from asgpatch.aws.groups import describe_named
-from asgpatch.aws.images import images_by_name
-from asgpatch.cloud import CloudError
-from asgpatch.model import (
+from asgpatch.actions import (
     Action,
     CancelCommand,
     ClearState,
@@ -40,6 +33,13 @@ from asgpatch.model import (
     WriteResult,
     WriteState,
 )
+from asgpatch.aws import load_balancers
+from asgpatch.aws.api import Api
+from asgpatch.aws.commands import DOCUMENT
+from asgpatch.aws.errors import TRANSIENT
+from asgpatch.aws.groups import describe_named
+from asgpatch.aws.images import images_by_name
+from asgpatch.cloud import CloudError
 
 SUBJECT_LIMIT = 99  # SNS: "less than 100 characters", no line breaks
 
