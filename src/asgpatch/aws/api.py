@@ -54,6 +54,10 @@ class Api:
     def elb(self) -> Any:
         return self.clients.elb
 
+    @property
+    def s3(self) -> Any:
+        return self.clients.s3
+
     def call(self, fn: Callable[..., Any], **params: Any) -> dict[str, Any]:
         answer: dict[str, Any] = self.caller.call(fn, **params)
         return answer

@@ -1,4 +1,4 @@
-"""One boto3 session and its four clients, so every AWS call shares one credential chain and retry policy.
+"""One boto3 session and its clients, so every AWS call shares one credential chain and retry policy.
 
 Creating clients does no I/O; `Clients.check` makes the one cheap call that proves the endpoint and the
 credentials work, and turns every way that can fail into a one-sentence `SetupError`.
@@ -52,6 +52,7 @@ class Clients:
     ssm_once: Any = None
     elbv2: Any = None  # target groups: instances a scale-out launched during the window are registered
     elb: Any = None  # Classic Load Balancers, the same
+    s3: Any = None  # the run store, for `s3://` run states (aws/run_store.py)
 
     @property
     def endpoint_url(self) -> str:
@@ -109,4 +110,5 @@ def connect(region: str | None, profile: str | None, endpoint_url: str | None, m
         ),
         elbv2=client("elbv2"),
         elb=client("elb"),
+        s3=client("s3"),
     )
