@@ -1,4 +1,4 @@
-"""The asgpatch command line: plan, run, status, recover, and sandbox (the separate sandbox package's own CLI).
+"""The asgpatch command line: plan, run, tick, status, recover, and sandbox (the sandbox package's own CLI).
 
 Conventions of the AWS CLI: --region, --profile, --endpoint-url, --output text|json; exit 0 when no
 group failed, 1 when any did, 2 for bad usage or configuration — always one clear line on stderr,
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -18,6 +18,8 @@ from asgpatch import __version__
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+T = TypeVar("T")
+EXIT_GOES_ON = 75  # `tick`: the run is not over (EX_TEMPFAIL: run the next tick later)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,7 +102,7 @@ def _emit(report: dict[str, Any], config: Any, console: Any) -> None:
         render_text(report, console)
 
 
-def _start_or_exit(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _start_or_exit(action: Callable[[], T]) -> T:
     from asgpatch.cloud import CloudError
     from asgpatch.runner import UsageError
 
@@ -165,6 +167,87 @@ def run(**flags: Any) -> None:
 
         for problem in notify(cloud, config.sns_topic_arn, report):
             click.echo(f"asgpatch: notification failed: {problem}", err=True)
+    sys.exit(runner.exit_code(report))
+
+
+@cli.command()
+@click.option("--state", "state_location", required=True, metavar="PATH|s3://BUCKET/KEY",
+              help="Where the run's state lives between ticks (a local file, or an S3 object).")  # fmt: skip
+@_setting_options
+def tick(state_location: str, **flags: Any) -> None:
+    """One tick of a run kept in --state: start the run if there is none, act once, save.
+
+    Exit 0 when the run is over and no group failed, 1 when over with failures, 2 for bad usage, 75
+    when the run goes on (run the next tick later; also when another tick saved first). The run's
+    settings are those it started with.
+    """
+    from asgpatch import crashpoint, runner
+    from asgpatch.aws.run_store import store_at
+    from asgpatch.clock import WallClock
+    from asgpatch.naming import new_run_id
+    from asgpatch.run_state import RunStateError, decode, encode
+    from asgpatch.run_store import StoreConflict, StoreError
+
+    config, cloud = _prepare(flags, create_key=True)
+    clock = WallClock()
+    try:
+        store = store_at(state_location, cloud.api)
+        loaded = store.load()
+    except (ValueError, StoreError) as error:
+        _fail_usage(f"--state: {error}")
+    if loaded is None:
+        run_id = new_run_id(clock.now())
+        state = runner.new_state(_start_or_exit(lambda: runner.start(cloud, config, run_id, clock)), config)
+        try:  # recorded before it acts: of two first ticks only one starts the run
+            version = store.save(encode(state), expected=None)
+        except StoreConflict:
+            _gone_on(f"another tick started a run in {store.location} first; this one did nothing")
+        except StoreError as error:
+            _fail_usage(f"--state: {error}")
+    else:
+        try:
+            state, version = decode(loaded.document), loaded.version
+        except RunStateError as error:
+            _fail_usage(f"--state {store.location}: {error}")
+    if not state.done:
+        crash = crashpoint.from_environment(os.environ)
+        state = _start_or_exit(lambda: runner.tick_state(state, cloud, clock, on_action=crash))
+        try:
+            store.save(encode(state), expected=version)
+        except StoreConflict:
+            _gone_on(f"another tick saved run {state.run_id} in {store.location} first; this tick's result is dropped")
+        except StoreError as error:
+            click.echo(f"asgpatch: {error}", err=True)
+            sys.exit(EXIT_FAILED)
+    _emit_tick(state, config)
+
+
+def _gone_on(message: str) -> NoReturn:
+    click.echo(f"asgpatch: {message}", err=True)
+    sys.exit(EXIT_GOES_ON)
+
+
+def _emit_tick(state: Any, config: Any) -> NoReturn:
+    import json
+
+    from rich.console import Console
+
+    from asgpatch import runner
+    from asgpatch.report import render_text
+
+    report = runner.report_of(state)
+    if config.output == "json":
+        wait = 0 if state.done else state.poll_seconds
+        document = {"run_id": state.run_id, "done": state.done, "wait_seconds": wait, "groups": report["groups"]}
+        click.echo(json.dumps(document, indent=2))
+    elif state.done:
+        render_text(report, Console())
+    else:
+        in_flight = sum(1 for job in state.jobs if not job.done)
+        click.echo(f"run {state.run_id}: tick {state.ticks}, {in_flight} group(s) in flight; "
+                   f"next tick in {state.poll_seconds:g} s")  # fmt: skip
+    if not state.done:
+        sys.exit(EXIT_GOES_ON)
     sys.exit(runner.exit_code(report))
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from asgpatch.actions import (
     Action,
+    ClearState,
     CreateImage,
     CreateTemplateVersion,
     ProtectInstance,
@@ -41,6 +42,7 @@ from asgpatch.relaunching import known_before, lost, relaunch
 from asgpatch.restoring import group_gone, restoring
 from asgpatch.state import (
     LEASE_TAG,
+    RESULT_TAG,
     STATE_TAG,
     names_run,
     other_holder,
@@ -57,6 +59,10 @@ def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
         return Decision(job)
     if obs.group is None:
         return group_gone(job, obs)
+    if job.phase is not Phase.PENDING and job.salvaged_from is None and not _still_ours(job, obs.group):
+        finished = _finished_by_this_run(job, obs.group, obs.now)
+        if finished is not None:
+            return finished
     leased = _lease(job, obs, obs.group, settings)
     if leased is not None:
         return leased
@@ -99,6 +105,21 @@ def _still_ours(job: Job, group: GroupView) -> bool:
     """A job past PENDING always has its state on the group (written before its first side effect,
     removed only when it is done): a missing or foreign state means another run has moved on."""
     return names_run(group.tags.get(STATE_TAG), job.run_id)
+
+
+def _finished_by_this_run(job: Job, group: GroupView, now: float) -> Decision | None:
+    """The state tag is gone and the group's asgpatch:last-result names this run: another tick of the
+    same run (a concurrent invocation, or one whose save was lost) finished the job. Its result is
+    this job's; nothing is left to do."""
+    parts = (group.tags.get(RESULT_TAG) or "").split(" ", 4)
+    if len(parts) < 4 or parts[0] != job.run_id or parts[1] not in {o.value for o in Outcome}:
+        return None
+    image = parts[2] if parts[2] != "-" else job.image_id
+    reason = parts[4] if len(parts) > 4 else job.reason
+    done = job.at(Phase.DONE, now, outcome=Outcome(parts[1]), image_id=image, reason=reason)
+    holder = read_lease(group.tags.get(LEASE_TAG))
+    mine = holder is not None and holder[0] == job.driver  # a claim this run wrote again meanwhile
+    return Decision(done, (ClearState(group.name, lease_only=True),) if mine else ())
 
 
 def _lease(job: Job, obs: Observation, group: GroupView, settings: Settings) -> Decision | None:

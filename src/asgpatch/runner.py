@@ -14,6 +14,8 @@ from asgpatch.decision import minutes
 from asgpatch.model import Capacity, GroupView, Job, LaunchHook, Outcome, Phase, ScheduledAction
 from asgpatch.planning import Estate, Intake, bake_of, take_in, untrusted_reason, would
 from asgpatch.report import GroupResult, build_report, result_from_job
+from asgpatch.run_state import RunState, decode, encode
+from asgpatch.run_store import MemoryStore
 from asgpatch.salvage import Refused, read_state
 from asgpatch.schedule import due_within
 from asgpatch.tick import Engine
@@ -119,12 +121,70 @@ def run(
     on_tick: Callable[[Sequence[Job], float], None] | None = None,
     on_action: Callable[[Action], None] | None = None,
 ) -> Report:
-    started = start(cloud, config, run_id, clock)
-    engine = Engine(cloud, config.settings, clock, config.concurrency, config.poll_seconds, on_tick, on_action)
-    jobs = engine.run_until_done(list(started.intake.jobs))
+    """`asgpatch tick` in one process: every tick starts from the stored state (a JSON round trip in
+    memory), so the loop proves what a run whose ticks are separate invocations does."""
+    store = MemoryStore()
+    store.save(encode(new_state(start(cloud, config, run_id, clock), config)), expected=None)
+    while True:
+        loaded = store.load()
+        assert loaded is not None
+        state = tick_state(decode(loaded.document), cloud, clock, on_action)
+        store.save(encode(state), expected=loaded.version)
+        if on_tick is not None:
+            on_tick(state.jobs, clock.now())
+        if state.done:
+            return report_of(state)
+        clock.sleep(state.poll_seconds)
+
+
+def new_state(started: Started, config: RunConfig) -> RunState:
+    """A run about to make its first tick: what intake took on, and what it did not."""
+    return RunState(
+        run_id=started.run_id,
+        started_at=started.started_at,
+        settings=config.settings,
+        concurrency=config.concurrency,
+        poll_seconds=config.poll_seconds,
+        jobs=tuple(started.intake.jobs),
+        not_taken=tuple(_skipped(started)),
+    )
+
+
+def tick_state(
+    state: RunState, cloud: Cloud, clock: Clock, on_action: Callable[[Action], None] | None = None
+) -> RunState:
+    """One tick of a run from its stored state to the state to store: an engine built afresh from it."""
+    if state.done:
+        return state
+    engine = Engine(
+        cloud, state.settings, clock, state.concurrency, state.poll_seconds, on_action=on_action,
+        restore_errors=dict(state.restore_errors), looked_again=set(state.looked_again),
+        last_heartbeat=state.last_heartbeat if state.last_heartbeat is not None else float("-inf"),
+        observe_errors=state.observe_errors,
+    )  # fmt: skip
+    jobs = engine.tick(state.jobs)
+    heartbeat = engine.last_heartbeat if engine.last_heartbeat != float("-inf") else None
+    ticked = replace(
+        state,
+        jobs=tuple(jobs),
+        restore_errors=dict(engine.restore_errors),
+        looked_again=frozenset(engine.looked_again),
+        last_heartbeat=heartbeat,
+        observe_errors=engine.observe_errors,
+        ticks=state.ticks + 1,
+    )
+    if not all(job.done for job in jobs):
+        return ticked
     final = _final_capacities(cloud, jobs, clock)
-    results = [result_from_job(job, final.get(job.group)) for job in jobs]
-    return build_report(run_id, started.started_at, clock.now(), results + _skipped(started))
+    results = tuple(result_from_job(job, final.get(job.group)) for job in jobs)
+    return replace(ticked, finished_at=clock.now(), results=results)
+
+
+def report_of(state: RunState) -> Report:
+    """The run report: every group's line once the run is over; before that, each job as it stands."""
+    lines = state.results if state.done else tuple(result_from_job(job, None) for job in state.jobs)
+    return build_report(state.run_id, state.started_at, state.finished_at or state.started_at,
+                        [*lines, *state.not_taken])  # fmt: skip
 
 
 def recover(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:

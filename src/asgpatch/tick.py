@@ -17,6 +17,7 @@ from asgpatch.cloud import Cloud, CloudError
 from asgpatch.decide import absorb, absorb_ids, decide
 from asgpatch.decision import Decision, failed_call
 from asgpatch.model import Job, Observation, Outcome, Phase, Settings
+from asgpatch.state import REASON_TAG, STATE_TAG, StateError, decode, names_run
 
 MAX_RESTORE_ERRORS = 5
 MAX_OBSERVE_ERRORS = 20  # consecutive ticks whose batched read failed after the adapter's retries
@@ -52,12 +53,33 @@ class Engine:
         updated = {job.group: job for job in jobs}
         for job in active:
             observation = observations.get(job.group) or Observation(now=now, group=None)
+            job = self._caught_up(job, observation)
             if job.bake_with:
                 observation = replace(observation, bake=updated.get(job.bake_with))
             updated[job.group] = self._step(job, observation)
         result = [updated[job.group] for job in jobs]
         self._heartbeat(result, now)
         return result
+
+    def _caught_up(self, job: Job, observation: Observation) -> Job:
+        """A tick whose save was lost (killed, or beaten by a concurrent tick of the same run) leaves the
+        stored job behind the group's state tag, which this run wrote after it: the tag is the truth for
+        the group. A newer tag of this run, sealed by asgpatch for this group, replaces the job (ids the
+        tag does not carry yet are found again by their natural keys)."""
+        group = observation.group
+        if group is None or job.done or job.salvaged_from is not None:
+            return job
+        value = group.tags.get(STATE_TAG)
+        if value is None or not names_run(value, job.run_id):
+            return job
+        try:
+            recorded = decode(group.name, value, group.tags.get(REASON_TAG, ""))
+        except StateError:
+            return job
+        newer = job.phase is Phase.PENDING or recorded.phase_started > job.phase_started
+        if not newer or not self.cloud.trusts(group):
+            return job
+        return replace(recorded, owner=job.owner, claimed=job.claimed, bake_with=job.bake_with)
 
     def _heartbeat(self, jobs: Sequence[Job], now: float) -> None:
         """Keep this run's leases alive: one batched tag write for every group it holds."""

@@ -1,0 +1,172 @@
+"""RunState: everything a run knows between ticks, as one JSON document with a schema version.
+
+A tick is `state, cloud, now -> state` (runner.tick_state); nothing else survives between ticks, so a
+run can live in a file or S3 (run_store.py) and each tick can be a fresh process or Lambda invocation.
+The group's own tags stay the durable truth for the group (a run whose state is lost is resumed from
+them); RunState is the run's: its id and settings, the roster (every group's job, with what a tag does
+not carry: the claim, the shared bake, a salvaged tag), the failure counters, the heartbeat, the groups
+it did not take on, and — once it is over — its report lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from asgpatch.model import Capacity, Job, Outcome, PatchCounts, Phase, Settings
+from asgpatch.report import GroupResult
+
+SCHEMA = 1
+
+
+class RunStateError(ValueError):
+    """A stored document that is not a run state this asgpatch can read."""
+
+
+@dataclass(frozen=True)
+class RunState:
+    run_id: str
+    started_at: float
+    settings: Settings
+    concurrency: int
+    poll_seconds: float
+    jobs: tuple[Job, ...] = ()
+    not_taken: tuple[GroupResult, ...] = ()  # skipped or refused at intake, reported as they were
+    restore_errors: Mapping[str, int] = field(default_factory=dict)  # failed steps per group, in a row
+    looked_again: frozenset[str] = frozenset()  # groups given one more look after a failed step
+    last_heartbeat: float | None = None  # when the run last renewed its leases
+    observe_errors: int = 0  # consecutive ticks whose batched read failed
+    ticks: int = 0
+    finished_at: float | None = None  # set once every job is done
+    results: tuple[GroupResult, ...] = ()  # the report lines, once finished
+
+    @property
+    def done(self) -> bool:
+        return self.finished_at is not None
+
+
+# --- encoding ---------------------------------------------------------------------------------------
+
+
+def _capacity(value: Capacity | None) -> list[int] | None:
+    return None if value is None else [value.min, value.max, value.desired]
+
+
+def _patches(value: PatchCounts | None) -> list[int] | None:
+    return None if value is None else [value.installed, value.missing, value.failed]
+
+
+def _job(job: Job) -> dict[str, Any]:
+    encoded: dict[str, Any] = {}
+    for spec in fields(Job):
+        value = getattr(job, spec.name)
+        if isinstance(value, frozenset):
+            value = sorted(value)
+        elif isinstance(value, Capacity):
+            value = _capacity(value)
+        elif isinstance(value, PatchCounts):
+            value = _patches(value)
+        elif isinstance(value, (Phase, Outcome)):
+            value = value.value
+        encoded[spec.name] = value
+    return encoded
+
+
+def _result(result: GroupResult) -> dict[str, Any]:
+    return {
+        **{f.name: getattr(result, f.name) for f in fields(GroupResult)},
+        "capacity": _capacity(result.capacity),
+        "patches": _patches(result.patches),
+    }
+
+
+def encode(state: RunState) -> bytes:
+    document = {
+        "schema": SCHEMA,
+        "run_id": state.run_id,
+        "started_at": state.started_at,
+        "settings": asdict(state.settings),
+        "concurrency": state.concurrency,
+        "poll_seconds": state.poll_seconds,
+        # a row per job under one list of field names: a thousand groups do not repeat them a thousand times
+        "job_fields": JOB_FIELDS,
+        "jobs": [list(_job(job).values()) for job in state.jobs],
+        "not_taken": [_result(result) for result in state.not_taken],
+        "restore_errors": dict(sorted(state.restore_errors.items())),
+        "looked_again": sorted(state.looked_again),
+        "last_heartbeat": state.last_heartbeat,
+        "observe_errors": state.observe_errors,
+        "ticks": state.ticks,
+        "finished_at": state.finished_at,
+        "results": [_result(result) for result in state.results],
+    }
+    return json.dumps(document, separators=(",", ":"), sort_keys=False).encode()
+
+
+# --- decoding ---------------------------------------------------------------------------------------
+
+
+SETS = frozenset({"was_suspended", "we_suspended", "preexisting"})
+JOB_FIELDS = [spec.name for spec in fields(Job)]
+
+
+def _read_capacity(value: Any) -> Capacity | None:
+    return None if value is None else Capacity(*(int(v) for v in value))
+
+
+def _read_patches(value: Any) -> PatchCounts | None:
+    return None if value is None else PatchCounts(*(int(v) for v in value))
+
+
+def _read_job(raw: Mapping[str, Any]) -> Job:
+    known = {spec.name for spec in fields(Job)}
+    values: dict[str, Any] = {name: value for name, value in raw.items() if name in known}
+    for name in SETS & set(values):
+        values[name] = frozenset(values[name])
+    values["phase"] = Phase(values["phase"])
+    values["outcome"] = Outcome(values["outcome"]) if values.get("outcome") else None
+    values["original"] = _read_capacity(values.get("original"))
+    values["patches"] = _read_patches(values.get("patches"))
+    return Job(**values)
+
+
+def _read_result(raw: Mapping[str, Any]) -> GroupResult:
+    values = dict(raw)
+    values["capacity"] = _read_capacity(values.get("capacity"))
+    values["patches"] = _read_patches(values.get("patches"))
+    return GroupResult(**values)
+
+
+def decode(document: bytes) -> RunState:
+    try:
+        raw = json.loads(document)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunStateError(f"not JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise RunStateError("not a run state (a JSON object is expected)")
+    schema = raw.get("schema")
+    if schema != SCHEMA:
+        newer = isinstance(schema, int) and schema > SCHEMA
+        why = f"written by a newer asgpatch (schema {schema})" if newer else f"unknown schema {schema!r}"
+        raise RunStateError(f"{why}; this asgpatch reads schema {SCHEMA}")
+    try:
+        return RunState(
+            run_id=str(raw["run_id"]),
+            started_at=float(raw["started_at"]),
+            settings=Settings(**raw["settings"]),
+            concurrency=int(raw["concurrency"]),
+            poll_seconds=float(raw["poll_seconds"]),
+            jobs=tuple(_read_job(dict(zip(raw["job_fields"], row, strict=True))) for row in raw["jobs"]),
+            not_taken=tuple(_read_result(result) for result in raw["not_taken"]),
+            restore_errors={str(k): int(v) for k, v in raw["restore_errors"].items()},
+            looked_again=frozenset(raw["looked_again"]),
+            last_heartbeat=None if raw["last_heartbeat"] is None else float(raw["last_heartbeat"]),
+            observe_errors=int(raw["observe_errors"]),
+            ticks=int(raw["ticks"]),
+            finished_at=None if raw["finished_at"] is None else float(raw["finished_at"]),
+            results=tuple(_read_result(result) for result in raw["results"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunStateError(f"a run state with a missing or malformed field: {error}") from None
