@@ -181,15 +181,19 @@ def tick(state_location: str, **flags: Any) -> None:
     when the run goes on (run the next tick later; also when another tick saved first). The run's
     settings are those it started with.
     """
+    from dataclasses import replace
+
     from asgpatch import crashpoint, runner
     from asgpatch.aws.run_store import store_at
     from asgpatch.clock import WallClock
+    from asgpatch.cloud import CloudError
     from asgpatch.naming import new_run_id
     from asgpatch.run_state import RunStateError, decode, encode
     from asgpatch.run_store import StoreConflict, StoreError
 
     config, cloud = _prepare(flags, create_key=True)
     clock = WallClock()
+    region = cloud.region
     try:
         store = store_at(state_location, cloud.api)
         loaded = store.load()
@@ -197,11 +201,12 @@ def tick(state_location: str, **flags: Any) -> None:
         _fail_usage(f"--state: {error}")
     if loaded is None:
         run_id = new_run_id(clock.now())
-        state = runner.new_state(_start_or_exit(lambda: runner.start(cloud, config, run_id, clock)), config)
+        started = _start_or_exit(lambda: runner.start(cloud, config, run_id, clock))
+        state = replace(runner.new_state(started, config), region=region)
         try:  # recorded before it acts: of two first ticks only one starts the run
             version = store.save(encode(state), expected=None)
         except StoreConflict:
-            _gone_on(f"another tick started a run in {store.location} first; this one did nothing")
+            _gone_on(state, config, f"another tick started a run in {store.location} first; this one did nothing")
         except StoreError as error:
             _fail_usage(f"--state: {error}")
     else:
@@ -209,21 +214,34 @@ def tick(state_location: str, **flags: Any) -> None:
             state, version = decode(loaded.document), loaded.version
         except RunStateError as error:
             _fail_usage(f"--state {store.location}: {error}")
+        if state.region and state.region != region:
+            _fail_usage(f"--state {store.location}: run {state.run_id} is in region {state.region}, not {region}")
     if not state.done:
         crash = crashpoint.from_environment(os.environ)
-        state = _start_or_exit(lambda: runner.tick_state(state, cloud, clock, on_action=crash))
+        try:
+            state = runner.tick_state(state, cloud, clock, on_action=crash)
+        except CloudError as error:  # AWS unreadable for many ticks: nothing saved; the tags keep the truth
+            _gone_on(state, config, f"{error}; the tick is dropped, the next one reads the groups again")
+        except KeyboardInterrupt:
+            _gone_on(state, config, "interrupted; the tick is dropped, the next one takes up from the groups' tags")
         try:
             store.save(encode(state), expected=version)
         except StoreConflict:
-            _gone_on(f"another tick saved run {state.run_id} in {store.location} first; this tick's result is dropped")
+            _gone_on(state, config, f"another tick saved run {state.run_id} in {store.location} first; "
+                     "this tick's result is dropped")  # fmt: skip
         except StoreError as error:
-            click.echo(f"asgpatch: {error}", err=True)
-            sys.exit(EXIT_FAILED)
+            _gone_on(state, config, f"{error}; the next tick takes up from the groups' tags")
     _emit_tick(state, config)
 
 
-def _gone_on(message: str) -> NoReturn:
+def _gone_on(state: Any, config: Any, message: str) -> NoReturn:
+    """The run goes on, but this tick's result is not the run's: say why; JSON says the run is not done."""
     click.echo(f"asgpatch: {message}", err=True)
+    if config.output == "json":
+        import json
+
+        document = {"run_id": state.run_id, "done": False, "wait_seconds": state.poll_seconds, "groups": []}
+        click.echo(json.dumps(document, indent=2))
     sys.exit(EXIT_GOES_ON)
 
 

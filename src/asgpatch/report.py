@@ -24,13 +24,15 @@ from asgpatch.model import Capacity, Job, Outcome, PatchCounts, Phase
 
 RUN_STATUSES = ("patched", "failed", "skipped")
 PLAN_STATUSES = ("would-patch", "would-restore", "skipped")
-STATUSES = frozenset(RUN_STATUSES + PLAN_STATUSES)
+IN_PROGRESS = "in-progress"  # `tick --output json` while the run goes on: a group whose job is not done
+STATUSES = frozenset(RUN_STATUSES + PLAN_STATUSES + (IN_PROGRESS,))
 STATUS_STYLES = {
     "patched": "green",
     "failed": "bold red",
     "skipped": "yellow",
     "would-patch": "cyan",
     "would-restore": "magenta",
+    IN_PROGRESS: "blue",
 }
 _COUNT_ORDER = ("patched", "would-patch", "would-restore", "failed", "skipped")
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

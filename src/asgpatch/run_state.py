@@ -39,6 +39,7 @@ class RunState:
     last_heartbeat: float | None = None  # when the run last renewed its leases
     observe_errors: int = 0  # consecutive ticks whose batched read failed
     ticks: int = 0
+    region: str | None = None  # the region the run patches: a later tick elsewhere is refused
     finished_at: float | None = None  # set once every job is done
     results: tuple[GroupResult, ...] = ()  # the report lines, once finished
 
@@ -99,6 +100,7 @@ def encode(state: RunState) -> bytes:
         "last_heartbeat": state.last_heartbeat,
         "observe_errors": state.observe_errors,
         "ticks": state.ticks,
+        "region": state.region,
         "finished_at": state.finished_at,
         "results": [_result(result) for result in state.results],
     }
@@ -165,8 +167,9 @@ def decode(document: bytes) -> RunState:
             last_heartbeat=None if raw["last_heartbeat"] is None else float(raw["last_heartbeat"]),
             observe_errors=int(raw["observe_errors"]),
             ticks=int(raw["ticks"]),
+            region=raw.get("region"),
             finished_at=None if raw["finished_at"] is None else float(raw["finished_at"]),
             results=tuple(_read_result(result) for result in raw["results"]),
         )
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise RunStateError(f"a run state with a missing or malformed field: {error}") from None

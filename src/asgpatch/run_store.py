@@ -120,7 +120,10 @@ class FileStore:
         except OSError as error:
             raise StoreError(f"cannot lock the run state {self.path}: {error.strerror or error}") from None
         with handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            except OSError as error:  # a file system without locks (some NFS mounts): no safe save
+                raise StoreError(f"cannot lock the run state {self.path}: {error.strerror or error}") from None
             try:
                 yield
             finally:
@@ -135,9 +138,18 @@ class FileStore:
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(temporary, self.path)
+                _sync_directory(self.path.parent)  # the rename itself survives a power cut
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temporary)
                 raise
         except OSError as error:
             raise StoreError(f"cannot write the run state {self.path}: {error.strerror or error}") from None
+
+
+def _sync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

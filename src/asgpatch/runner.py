@@ -13,7 +13,7 @@ from asgpatch.config import RunConfig
 from asgpatch.decision import minutes
 from asgpatch.model import Capacity, GroupView, Job, LaunchHook, Outcome, Phase, ScheduledAction
 from asgpatch.planning import Estate, Intake, bake_of, take_in, untrusted_reason, would
-from asgpatch.report import GroupResult, build_report, result_from_job
+from asgpatch.report import IN_PROGRESS, GroupResult, build_report, result_from_job
 from asgpatch.run_state import RunState, decode, encode
 from asgpatch.run_store import MemoryStore
 from asgpatch.salvage import Refused, read_state
@@ -180,9 +180,16 @@ def tick_state(
     return replace(ticked, finished_at=clock.now(), results=results)
 
 
+def _as_it_stands(job: Job) -> GroupResult:
+    if job.done:
+        return result_from_job(job, None)
+    line = result_from_job(replace(job, outcome=None, reason=""), None)
+    return replace(line, status=IN_PROGRESS, reason="; ".join(p for p in (job.phase.value, job.reason) if p))
+
+
 def report_of(state: RunState) -> Report:
     """The run report: every group's line once the run is over; before that, each job as it stands."""
-    lines = state.results if state.done else tuple(result_from_job(job, None) for job in state.jobs)
+    lines = state.results if state.done else tuple(_as_it_stands(job) for job in state.jobs)
     return build_report(state.run_id, state.started_at, state.finished_at or state.started_at,
                         [*lines, *state.not_taken])  # fmt: skip
 

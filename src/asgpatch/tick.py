@@ -40,7 +40,6 @@ class Engine:
     def tick(self, jobs: Sequence[Job]) -> list[Job]:
         """One round for every job that may move now; returns all jobs, updated."""
         now = self.clock.now()
-        jobs = self._past_deadline(jobs, now)
         active = self._admitted(jobs)
         try:
             observations = self.cloud.observe(active, now) if active else {}
@@ -50,10 +49,16 @@ class Engine:
                 raise  # AWS has been unreadable for many ticks: stop; the state tags let a later run resume
             return list(jobs)  # nothing was changed on a failed read: try again next tick
         self.observe_errors = 0
+        seen = {o: observations.get(o.group) or Observation(now=now, group=None) for o in active}
+        # Caught up before the deadline is applied: a job stored as pending may have started in a tick
+        # whose save was lost, and a started group is never dropped as "not started".
+        caught = {job.group: self._caught_up(job, observation) for job, observation in seen.items()}
+        jobs = self._past_deadline([caught.get(job.group, job) for job in jobs], now)
         updated = {job.group: job for job in jobs}
-        for job in active:
-            observation = observations.get(job.group) or Observation(now=now, group=None)
-            job = self._caught_up(job, observation)
+        for before, observation in seen.items():
+            job = updated[before.group]
+            if job.done:
+                continue
             if job.bake_with:
                 observation = replace(observation, bake=updated.get(job.bake_with))
             updated[job.group] = self._step(job, observation)
@@ -63,9 +68,12 @@ class Engine:
 
     def _caught_up(self, job: Job, observation: Observation) -> Job:
         """A tick whose save was lost (killed, or beaten by a concurrent tick of the same run) leaves the
-        stored job behind the group's state tag, which this run wrote after it: the tag is the truth for
-        the group. A newer tag of this run, sealed by asgpatch for this group, replaces the job (ids the
-        tag does not carry yet are found again by their natural keys)."""
+        stored job behind the group's state tag, which this run wrote after it, before acting: the tag is
+        the truth for the group. A tag of this job's run, sealed by asgpatch for this group, that is ahead
+        of the job — the job still pending, another phase begun later, or in the same phase a decrement or
+        a relaunch the job does not know — replaces it (the ids creating calls returned after it was written are found
+        again by their natural keys). A job ahead of its tag in what it only keeps in memory (when its
+        instance came up) is never set back."""
         group = observation.group
         if group is None or job.done or job.salvaged_from is not None:
             return job
@@ -76,8 +84,16 @@ class Engine:
             recorded = decode(group.name, value, group.tags.get(REASON_TAG, ""))
         except StateError:
             return job
-        newer = job.phase is Phase.PENDING or recorded.phase_started > job.phase_started
-        if not newer or not self.cloud.trusts(group):
+        if job.phase is Phase.PENDING:
+            ahead = True  # a lost tick started it: preparing again would take its scaled-up size for the original
+        elif recorded.phase is not job.phase:
+            # Begun in a later second (the tag keeps whole seconds). A later phase begun in the same second
+            # is not adopted: the stored job's step is then taken again, and finds what was done by its
+            # natural keys. A job that went back to launching by itself (no write) is not set forward.
+            ahead = int(recorded.phase_started) > int(job.phase_started)
+        else:
+            ahead = (recorded.decremented and not job.decremented) or recorded.relaunches > job.relaunches
+        if not ahead or not self.cloud.trusts(group):
             return job
         return replace(recorded, owner=job.owner, claimed=job.claimed, bake_with=job.bake_with)
 

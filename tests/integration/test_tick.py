@@ -32,14 +32,16 @@ def tick(sandbox: SandboxProcess, state: str, *args: str, env: dict[str, str] | 
 def tick_until_over(sandbox: SandboxProcess, state: str, *args: str, pairs: bool = False) -> dict[str, Any]:
     """Tick in fresh processes until the run is over (two at once when `pairs`); every tick's exit code."""
     codes: list[int] = []
+    last: list[Any] = []
     deadline = time.monotonic() + 150
     while True:
-        assert time.monotonic() < deadline, f"the run never ended: {codes[-5:]}"
+        assert time.monotonic() < deadline, f"the run never ended: {codes[-5:]}, last: {last}"
         if pairs:
             with ThreadPoolExecutor(2) as both:
                 results = list(both.map(lambda _: tick(sandbox, state, *args), range(2)))
         else:
             results = [tick(sandbox, state, *args)]
+        last = [(r.returncode, r.stdout[-600:], r.stderr[-300:]) for r in results]
         for result in results:
             assert "Traceback" not in result.stderr, result.stderr
             codes.append(result.returncode)
@@ -50,6 +52,8 @@ def tick_until_over(sandbox: SandboxProcess, state: str, *args: str, pairs: bool
             return {"codes": codes, "document": document, "results": results}
         document = json.loads(next(r.stdout for r in results if r.stdout))
         assert document["done"] is False
+        statuses = {g["status"] for g in document["groups"]}
+        assert statuses <= {"in-progress", "patched", "failed", "skipped"}, statuses
         time.sleep(document["wait_seconds"])
 
 
@@ -151,3 +155,12 @@ def test_a_bad_state_location_is_one_line_exit_two_and_changes_nothing(quick, es
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
     assert json.dumps(describe_group(quick.client("autoscaling"), "tick-bystander"), default=str) == before
+
+
+def test_a_run_kept_for_one_region_is_not_ticked_in_another(quick: SandboxProcess, estate, tmp_path: Path) -> None:
+    state = str(tmp_path / "run.json")
+    first = tick(quick, state, "--tag-value", "tick-nothing-tagged")
+    assert first.returncode == 0, first.stderr  # nothing tagged: the run is over at once
+    assert json.loads(Path(state).read_text())["region"] == "us-east-1"
+    elsewhere = tick(quick, state, "--region", "eu-west-1")
+    assert elsewhere.returncode == 2 and "is in region us-east-1, not eu-west-1" in elsewhere.stderr

@@ -10,14 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asgpatch import runner
+from asgpatch import runner, state
 from asgpatch.clock import FakeClock
 from asgpatch.config import RunConfig
-from asgpatch.model import Capacity, Job, Outcome, PatchCounts, Phase, Settings
+from asgpatch.model import Capacity, GroupView, Job, Observation, Outcome, PatchCounts, Phase, Settings
 from asgpatch.report import GroupResult
 from asgpatch.run_state import SCHEMA, RunState, RunStateError, decode, encode
+from asgpatch.seal import SEAL_TAG, seal
 from asgpatch.state import RESULT_TAG, STATE_TAG
-from tests.fakes import FakeCloud
+from asgpatch.tick import Engine
+from tests.fakes import FAKE_STATE_KEY, FakeCloud
 
 RUN = "20261209T040000Z-beef"
 FAST = Settings(launch_timeout=600, ssm_timeout=600, patch_timeout=3600, image_timeout=3600)
@@ -108,3 +110,35 @@ def test_a_run_whose_ticks_lose_their_saves_ends_as_the_loop_does(lose: set[int]
         assert group.capacity == capacity and STATE_TAG not in group.tags and group.suspended == set()
         assert group.tags[RESULT_TAG].startswith(f"{RUN} patched ")
     assert len(cloud.images_made) == 1, "one bake for the template version both launch, whatever ticks were lost"
+
+
+def sealed_group(job: Job) -> GroupView:
+    value, reason = state.encode(job), state.reason_value(job)
+    tags = {STATE_TAG: value, state.REASON_TAG: reason, SEAL_TAG: seal(FAKE_STATE_KEY, job.group, value, reason)}
+    return GroupView(job.group, Capacity(0, 2, 1), tags)
+
+
+def caught_up(stored: Job, tag: Job, sealed: bool = True) -> Job:
+    clock = FakeClock()
+    engine = Engine(FakeCloud(clock), FAST, clock)
+    group = sealed_group(tag)
+    if not sealed:
+        group = replace(group, tags={**group.tags, SEAL_TAG: "1:forged"})
+    return engine._caught_up(stored, Observation(clock.now(), group))
+
+
+RESTORING = Job("web", RUN, Phase.RESTORING, 1_800_000_100.4, Capacity(1, 3, 1), instance_id="i-0123456789abcdef0",
+                outcome=Outcome.PATCHED, claimed=True)  # fmt: skip
+
+
+def test_a_stored_job_behind_its_sealed_tag_is_caught_up_and_one_ahead_is_not_set_back() -> None:
+    decremented = replace(RESTORING, decremented=True)
+    assert caught_up(RESTORING, decremented).decremented is True  # the decrement a lost tick made counts
+    assert caught_up(RESTORING, decremented, sealed=False) == RESTORING  # a forged tag is not obeyed
+    pending = Job("web", RUN, claimed=True)
+    assert caught_up(pending, RESTORING).phase is Phase.RESTORING and caught_up(pending, RESTORING).claimed
+    ready = replace(RESTORING, phase=Phase.WAITING_INSTANCE, ready_at=1_800_000_200.0)
+    tagged = replace(ready, ready_at=None)  # when it came up is kept in memory until the next state write
+    assert caught_up(ready, tagged) == ready
+    other_run = replace(RESTORING, run_id="20261209T050000Z-0000", decremented=True)
+    assert caught_up(RESTORING, other_run) == RESTORING

@@ -45,6 +45,10 @@ class AwsCloud:
         self.clients = clients
         self.api = Api(clients, Caller(sleep=sleep, attempts=attempts), StateKey(state_key_parameter))
 
+    @property
+    def region(self) -> str:
+        return str(self.clients.autoscaling.meta.region_name)
+
     def check(self) -> None:
         self.clients.check()
 
