@@ -10,7 +10,7 @@ EndTime), applied oldest first, as Auto Scaling would have applied them. Pure: a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -63,22 +63,23 @@ def _last_before(action: ScheduledAction, end: float) -> float | None:
 
 def due_between(actions: Iterable[ScheduledAction], since: float, now: float) -> list[Due]:
     """Each action whose latest occurrence falls in (since, now], oldest first."""
-    due = []
-    for action in actions:
-        when = latest_occurrence(action, now)
-        if when is not None and since < when <= now:
-            due.append(Due(action, when))
-    return sorted(due, key=lambda d: (d.at, d.action.name))
+    return _due(actions, lambda action: latest_occurrence(action, now), since, now)
 
 
 def due_within(actions: Iterable[ScheduledAction], start: float, end: float) -> list[Due]:
     """For `plan`: every action that will come due between now (`start`) and the window's end."""
-    due = []
-    for action in actions:
-        when = _next_occurrence(action, start)
-        if when is not None and start < when <= end:
-            due.append(Due(action, when))
-    return sorted(due, key=lambda d: (d.at, d.action.name))
+    return _due(actions, lambda action: _next_occurrence(action, start), start, end)
+
+
+def _due(
+    actions: Iterable[ScheduledAction], occurrence: Callable[[ScheduledAction], float | None], low: float, high: float
+) -> list[Due]:
+    """The actions whose chosen occurrence falls in (low, high], oldest first."""
+    found = ((action, occurrence(action)) for action in actions)
+    return sorted(
+        (Due(action, when) for action, when in found if when is not None and low < when <= high),
+        key=lambda d: (d.at, d.action.name),
+    )
 
 
 def _next_occurrence(action: ScheduledAction, after: float) -> float | None:

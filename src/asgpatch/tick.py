@@ -49,14 +49,14 @@ class Engine:
                 raise  # AWS has been unreadable for many ticks: stop; the state tags let a later run resume
             return list(jobs)  # nothing was changed on a failed read: try again next tick
         self.observe_errors = 0
-        seen = {o: observations.get(o.group) or Observation(now=now, group=None) for o in active}
+        seen = {job.group: observations.get(job.group) or Observation(now=now, group=None) for job in active}
         # Caught up before the deadline is applied: a job stored as pending may have started in a tick
         # whose save was lost, and a started group is never dropped as "not started".
-        caught = {job.group: self._caught_up(job, observation) for job, observation in seen.items()}
+        caught = {job.group: self._caught_up(job, seen[job.group]) for job in active}
         jobs = self._past_deadline([caught.get(job.group, job) for job in jobs], now)
         updated = {job.group: job for job in jobs}
-        for before, observation in seen.items():
-            job = updated[before.group]
+        for group, observation in seen.items():
+            job = updated[group]
             if job.done:
                 continue
             if job.bake_with:
