@@ -8,6 +8,7 @@ with what the job recorded and asks only for what is still different, so it is s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -57,6 +58,9 @@ NEEDS_INSTANCE = frozenset({Phase.WAITING_INSTANCE, Phase.PATCHING, Phase.IMAGIN
 def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
     if job.phase is Phase.DONE:
         return Decision(job)
+    late = not_started_in_time(job, settings, obs.now)
+    if late is not None:
+        return late
     if obs.group is None:
         return group_gone(job, obs)
     if job.phase is not Phase.PENDING and job.salvaged_from is None and not _still_ours(job, obs.group):
@@ -89,6 +93,27 @@ def decide(job: Job, obs: Observation, settings: Settings) -> Decision:
     if job.phase in NEEDS_INSTANCE:
         return _kept_protected(job, obs.group, decision)
     return decision
+
+
+def not_started_in_time(job: Job, settings: Settings, now: float) -> Decision | None:
+    """After the deadline no group starts: a pending one ends skipped, giving back any claim (best
+    effort: an expired lease is as good). Asked of every pending job, observed this tick or not."""
+    if job.phase is not Phase.PENDING or job.bake_with or settings.deadline is None or now < settings.deadline:
+        return None  # a follower in flight still shares its host's image
+    reason = "not started: the deadline passed before its turn"
+    done = replace(job, phase=Phase.DONE, outcome=Outcome.SKIPPED, reason=reason)
+    return Decision(done, (ClearState(job.group, lease_only=True),) if job.claimed else (), best_effort=True)
+
+
+def renewal(jobs: Sequence[Job], last: float | None, now: float, settings: Settings) -> WriteLease | None:
+    """This run's leases, renewed for every group it holds once a third of the lease has gone by (the
+    first tick's claims are fresh leases already)."""
+    if last is None or now - last < settings.lease_seconds / 3:
+        return None
+    held = [job for job in jobs if job.claimed and not job.done]
+    if not held:
+        return None
+    return WriteLease(tuple(job.group for job in held), held[0].driver, now + settings.lease_seconds)
 
 
 def _kept_protected(job: Job, group: GroupView, decision: Decision) -> Decision:

@@ -15,8 +15,13 @@ LEAVING = frozenset({"Terminating", "Terminating:Wait", "Terminating:Proceed", "
 
 @dataclass(frozen=True)
 class Decision:
+    """The next job and the actions that get there, in order. Normally the first failed action stops
+    the rest and the job stays as the group's tag last recorded it (failures.py decides what then);
+    `best_effort` actions are all tried and the job is this one whatever they return."""
+
     job: Job
     actions: tuple[Action, ...] = ()
+    best_effort: bool = False
 
 
 def fail(job: Job, now: float, reason: str, *cleanup: Action) -> Decision:

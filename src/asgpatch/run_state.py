@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from asgpatch.model import Capacity, Job, Outcome, PatchCounts, Phase, Settings
 from asgpatch.report import GroupResult
 
-SCHEMA = 1
+SCHEMA = 2  # 2: a job's failure counters moved onto the job (schema 1 is still read)
 
 
 class RunStateError(ValueError):
@@ -34,8 +34,6 @@ class RunState:
     poll_seconds: float
     jobs: tuple[Job, ...] = ()
     not_taken: tuple[GroupResult, ...] = ()  # skipped or refused at intake, reported as they were
-    restore_errors: Mapping[str, int] = field(default_factory=dict)  # failed steps per group, in a row
-    looked_again: frozenset[str] = frozenset()  # groups given one more look after a failed step
     last_heartbeat: float | None = None  # when the run last renewed its leases
     observe_errors: int = 0  # consecutive ticks whose batched read failed
     ticks: int = 0
@@ -95,8 +93,6 @@ def encode(state: RunState) -> bytes:
         "job_fields": JOB_FIELDS,
         "jobs": [list(_job(job).values()) for job in state.jobs],
         "not_taken": [_result(result) for result in state.not_taken],
-        "restore_errors": dict(sorted(state.restore_errors.items())),
-        "looked_again": sorted(state.looked_again),
         "last_heartbeat": state.last_heartbeat,
         "observe_errors": state.observe_errors,
         "ticks": state.ticks,
@@ -141,6 +137,18 @@ def _read_result(raw: Mapping[str, Any]) -> GroupResult:
     return GroupResult(**values)
 
 
+def _from_schema_1(raw: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 kept the failure counters beside the jobs, keyed by group: they move onto the jobs."""
+    try:
+        errors, looked = dict(raw.pop("restore_errors")), set(raw.pop("looked_again"))
+        names = [*raw["job_fields"], "failures"]
+        group = names.index("group")
+        rows = [[*row, int(errors.get(row[group], 1 if row[group] in looked else 0))] for row in raw["jobs"]]
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise RunStateError(f"a run state with a missing or malformed field: {error}") from None
+    return {**raw, "job_fields": names, "jobs": rows}
+
+
 def decode(document: bytes) -> RunState:
     try:
         raw = json.loads(document)
@@ -149,7 +157,9 @@ def decode(document: bytes) -> RunState:
     if not isinstance(raw, dict):
         raise RunStateError("not a run state (a JSON object is expected)")
     schema = raw.get("schema")
-    if schema != SCHEMA:
+    if schema == 1:
+        raw = _from_schema_1(raw)
+    elif schema != SCHEMA:
         newer = isinstance(schema, int) and schema > SCHEMA
         why = f"written by a newer asgpatch (schema {schema})" if newer else f"unknown schema {schema!r}"
         raise RunStateError(f"{why}; this asgpatch reads schema {SCHEMA}")
@@ -162,8 +172,6 @@ def decode(document: bytes) -> RunState:
             poll_seconds=float(raw["poll_seconds"]),
             jobs=tuple(_read_job(dict(zip(raw["job_fields"], row, strict=True))) for row in raw["jobs"]),
             not_taken=tuple(_read_result(result) for result in raw["not_taken"]),
-            restore_errors={str(k): int(v) for k, v in raw["restore_errors"].items()},
-            looked_again=frozenset(raw["looked_again"]),
             last_heartbeat=None if raw["last_heartbeat"] is None else float(raw["last_heartbeat"]),
             observe_errors=int(raw["observe_errors"]),
             ticks=int(raw["ticks"]),

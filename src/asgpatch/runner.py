@@ -158,18 +158,13 @@ def tick_state(
         return state
     engine = Engine(
         cloud, state.settings, clock, state.concurrency, state.poll_seconds, on_action=on_action,
-        restore_errors=dict(state.restore_errors), looked_again=set(state.looked_again),
-        last_heartbeat=state.last_heartbeat if state.last_heartbeat is not None else float("-inf"),
-        observe_errors=state.observe_errors,
+        last_heartbeat=state.last_heartbeat, observe_errors=state.observe_errors,
     )  # fmt: skip
     jobs = engine.tick(state.jobs)
-    heartbeat = engine.last_heartbeat if engine.last_heartbeat != float("-inf") else None
     ticked = replace(
         state,
         jobs=tuple(jobs),
-        restore_errors=dict(engine.restore_errors),
-        looked_again=frozenset(engine.looked_again),
-        last_heartbeat=heartbeat,
+        last_heartbeat=engine.last_heartbeat,
         observe_errors=engine.observe_errors,
         ticks=state.ticks + 1,
     )

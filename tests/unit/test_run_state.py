@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asgpatch import runner, state
+from asgpatch import catching_up, runner, state
 from asgpatch.clock import FakeClock
 from asgpatch.config import RunConfig
 from asgpatch.model import Capacity, GroupView, Job, Observation, Outcome, PatchCounts, Phase, Settings
@@ -18,7 +18,6 @@ from asgpatch.report import GroupResult
 from asgpatch.run_state import SCHEMA, RunState, RunStateError, decode, encode
 from asgpatch.seal import SEAL_TAG, seal
 from asgpatch.state import RESULT_TAG, STATE_TAG
-from asgpatch.tick import Engine
 from tests.fakes import FAKE_STATE_KEY, FakeCloud
 
 RUN = "20261209T040000Z-beef"
@@ -41,16 +40,18 @@ jobs = st.builds(
     preexisting=st.frozensets(st.just("i-0fedcba9876543210")),
     claimed=st.booleans(),
     bake_with=st.none() | names,
+    failures=st.integers(0, 5),
+    last_error=st.sampled_from(["", "SetDesiredCapacity: Throttling: Rate exceeded"]),
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(jobs, max_size=8), st.dictionaries(names, st.integers(0, 5), max_size=3), st.booleans())
-def test_a_run_state_round_trips_through_json(job_list: list[Job], errors: dict[str, int], finished: bool) -> None:
+@given(st.lists(jobs, max_size=8), st.booleans())
+def test_a_run_state_round_trips_through_json(job_list: list[Job], finished: bool) -> None:
     state = RunState(
         run_id=RUN, started_at=1.5, settings=FAST, concurrency=10, poll_seconds=15.0, jobs=tuple(job_list),
         not_taken=(GroupResult("skipped-one", "skipped", "has no launch template", capacity=Capacity(0, 1, 0)),),
-        restore_errors=errors, looked_again=frozenset(errors), last_heartbeat=12.25, observe_errors=2, ticks=7,
+        last_heartbeat=12.25, observe_errors=2, ticks=7,
         finished_at=99.0 if finished else None,
         results=(GroupResult("g", "patched", image_id="ami-1", patches=PatchCounts(3, 0, 0)),) if finished else (),
     )  # fmt: skip
@@ -64,6 +65,21 @@ def test_a_document_this_asgpatch_cannot_read_is_refused_with_why() -> None:
         decode(b"{half")
     with pytest.raises(RunStateError, match="missing or malformed"):
         decode(json.dumps({"schema": SCHEMA, "run_id": "r"}).encode())
+
+
+def test_a_schema_1_state_is_read_with_its_failure_counters_moved_onto_the_jobs() -> None:
+    state = RunState(run_id=RUN, started_at=1.5, settings=FAST, concurrency=10, poll_seconds=15.0,
+                     jobs=(Job("web", RUN), Job("api", RUN), Job("batch", RUN)))  # fmt: skip
+    document = json.loads(encode(state))
+    names = document["job_fields"]
+    document["job_fields"] = [name for name in names if name not in ("failures", "last_error")]
+    document["jobs"] = [[v for n, v in zip(names, row, strict=True) if n in document["job_fields"]]
+                        for row in document["jobs"]]  # fmt: skip
+    document.update(schema=1, restore_errors={"web": 3}, looked_again=["api"])
+    read = decode(json.dumps(document).encode())
+    assert [(job.group, job.failures) for job in read.jobs] == [("web", 3), ("api", 1), ("batch", 0)]
+    assert read == replace(state, jobs=(replace(state.jobs[0], failures=3), replace(state.jobs[1], failures=1),
+                                        state.jobs[2]))  # fmt: skip
 
 
 def test_a_thousand_groups_stay_well_under_a_megabyte() -> None:
@@ -120,11 +136,10 @@ def sealed_group(job: Job) -> GroupView:
 
 def caught_up(stored: Job, tag: Job, sealed: bool = True) -> Job:
     clock = FakeClock()
-    engine = Engine(FakeCloud(clock), FAST, clock)
     group = sealed_group(tag)
     if not sealed:
         group = replace(group, tags={**group.tags, SEAL_TAG: "1:forged"})
-    return engine._caught_up(stored, Observation(clock.now(), group))
+    return catching_up.caught_up(stored, Observation(clock.now(), group), FakeCloud(clock).trusts)
 
 
 RESTORING = Job("web", RUN, Phase.RESTORING, 1_800_000_100.4, Capacity(1, 3, 1), instance_id="i-0123456789abcdef0",
