@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from asgpatch.model import Job
 
@@ -166,3 +167,50 @@ Action = (
     | SetDefaultVersion
     | UseTemplateVersion
 )
+
+
+def describe(action: Action) -> str:
+    """One action in words, as `plan` prints it."""
+    match action:
+        case WriteState(job=job):
+            why = f" ({job.outcome.value}: {job.reason})" if job.outcome is not None and job.reason else ""
+            return f"record {job.phase.value}{why} in asgpatch:state"
+        case WriteLease(groups=groups, owner=owner, expires=expires):
+            until = datetime.fromtimestamp(expires, tz=UTC).strftime("%H:%M:%SZ")
+            where = "" if len(groups) == 1 else f" on {len(groups)} groups"
+            return f"claim asgpatch:lease{where} for run {owner} until {until}"
+        case ClearState(lease_only=True):
+            return "give back asgpatch:lease"
+        case ClearState():
+            return "remove asgpatch:state and asgpatch:lease"
+        case WriteResult(value=value):
+            return f"record asgpatch:last-result {value}"
+        case SuspendProcesses(processes=processes) | ResumeProcesses(processes=processes):
+            verb = "suspend" if isinstance(action, SuspendProcesses) else "resume"
+            return f"{verb} {', '.join(sorted(processes))}"
+        case SetCapacity(min=low, max=high, desired=desired):
+            sizes = "/".join("-" if size is None else str(size) for size in (low, high, desired))
+            return f"set min/max/desired to {sizes}"
+        case ProtectInstance(instance_id=instance, protected=protected):
+            return f"{'protect' if protected else 'unprotect'} {instance} from scale-in"
+        case TerminateInstance(instance_id=instance, decrement=decrement):
+            return f"terminate {instance} ({'lowering' if decrement else 'keeping'} desired)"
+        case RegisterInstances(instance_ids=instances, target_groups=targets, load_balancers=balancers):
+            return f"register {', '.join(instances)} with {', '.join((*targets, *balancers))}"
+        case SendPatchCommand(instance_id=instance, operation=operation, reboot_option=reboot):
+            return f"run AWS-RunPatchBaseline ({operation}, {reboot}) on {instance}"
+        case CancelCommand(command_id=command, instance_id=instance):
+            return f"cancel command {command} on {instance}"
+        case CreateImage(instance_id=instance, name=name, no_reboot=no_reboot):
+            return f"create image {name} from {instance}{' without a reboot' if no_reboot else ''}"
+        case DeregisterImage(image_id=image):
+            return f"deregister {image} and delete its snapshots"
+        case CreateTemplateVersion(template_id=template, source_version=source, image_id=image):
+            return f"create a version of {template} from version {source} with {image}"
+        case SetDefaultVersion(template_id=template, version=version):
+            return f"make version {version} of {template} its default"
+        case UseTemplateVersion(template_id=template, version=version, mixed_policy=mixed):
+            return (
+                f"point the group at version {version} of {template}{' in its MixedInstancesPolicy' if mixed else ''}"
+            )
+    raise AssertionError(f"no words for {action!r}")

@@ -19,42 +19,40 @@ Sources, for a key such as `patch_timeout`:
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from asgpatch.config_values import (
+    MAX_CONCURRENCY,
+    MAX_POLL_SECONDS,
+    MAX_TIMEOUT,
+    Invalid,
+    boolean,
+    choice,
+    endpoint_url,
+    group_names,
+    moment,
+    operation,
+    optional_text,
+    parameter_name,
+    seconds,
+    show,
+    tag_key,
+    tag_value,
+    topic_arn,
+    whole_number,
+)
 from asgpatch.model import Settings
 
 ENV_PREFIX = "ASGPATCH_"
 CONFIG_ENV = "ASGPATCH_CONFIG"
-MAX_CONCURRENCY = 100
-MAX_TIMEOUT = 7 * 24 * 3600  # a week: far beyond any real wait, and keeps times finite for sleep and SSM
-MAX_POLL_SECONDS = 3600.0
-TAG_KEY_LIMIT = 128  # Auto Scaling tag limits
-TAG_VALUE_LIMIT = 256
-GROUP_NAME_LIMIT = 255
-OWN_TAG_PREFIX = "asgpatch:"  # asgpatch:state, asgpatch:last-result, asgpatch:lease are ours to rewrite
-
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
-_SHOWN_LIMIT = 60
 
 
 class ConfigError(ValueError):
     """A setting is invalid: the message is one sentence naming the key and where it came from."""
-
-
-class _Invalid(Exception):
-    """Raised by the parsers: a template with {label} and {got}, filled in by the resolver that knows the source."""
-
-    def __init__(self, template: str) -> None:
-        super().__init__(template)
-        self.template = template
 
 
 @dataclass(frozen=True)
@@ -74,196 +72,6 @@ class RunConfig:
     settings: Settings = field(default_factory=Settings)
     config_file: str | None = None  # the file that was read, if any
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # key -> "--x", "ASGPATCH_X"...
-
-
-# --- parsers: text (flag or environment) or TOML value in, validated value out ----------------------------
-
-
-def _show(value: object) -> str:
-    """The offending value as it appears in a message: repr (so '' and ' ' are visible), kept short."""
-    text = repr(value)
-    return text if len(text) <= _SHOWN_LIMIT else text[: _SHOWN_LIMIT - 3] + "..."
-
-
-def _string(value: object) -> str:
-    if not isinstance(value, str):
-        raise _Invalid("{label} must be a string (got {got})")
-    return value
-
-
-def _optional_text(value: object, from_text: bool) -> str:
-    """region, profile, report path: any non-blank string."""
-    text = _string(value)
-    if not text.strip():
-        raise _Invalid("{label} must not be blank (got {got})")
-    return text
-
-
-def _endpoint_url(value: object, from_text: bool) -> str:
-    """Checked here because botocore answers a malformed endpoint with a ValueError deep in a client."""
-    text = _string(value).strip()
-    requirement = "{label} must be an http:// or https:// URL (got {got})"
-    if not text.isprintable() or any(char.isspace() for char in text):
-        raise _Invalid(requirement)
-    try:
-        parts = urlsplit(text)
-        _ = parts.port  # reading the port validates it
-    except ValueError:
-        raise _Invalid(requirement) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _Invalid(requirement)
-    return text
-
-
-def _parameter_name(value: object, from_text: bool) -> str:
-    """An SSM parameter name as PutParameter accepts it: a path of letters, digits and _.-, not under aws/ssm."""
-    text = _string(value).strip()
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")
-    first = text.lstrip("/").split("/")[0].lower()
-    if not 0 < len(text) <= 1011 or set(text) - allowed or first.startswith(("aws", "ssm")) or "//" in text:
-        raise _Invalid(
-            "{label} must be an SSM parameter name like /asgpatch/state-key, not under aws or ssm (got {got})"
-        )
-    return text
-
-
-def _topic_arn(value: object, from_text: bool) -> str:
-    """arn:PARTITION:sns:REGION:ACCOUNT:NAME, checked so a typo fails before any group is touched."""
-    text = _string(value).strip()
-    parts = text.split(":")
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sns" or not all(parts[i] for i in (1, 3, 4, 5)):
-        raise _Invalid("{label} must be an SNS topic ARN like arn:aws:sns:REGION:ACCOUNT:NAME (got {got})")
-    return text
-
-
-def _tag_key(value: object, from_text: bool) -> str:
-    """The tag decides which groups are changed, so an empty or asgpatch-owned key is refused, never guessed."""
-    text = _string(value)
-    if not text.strip():
-        raise _Invalid("the tag key must not be empty ({label} is {got})")
-    if len(text) > TAG_KEY_LIMIT:
-        raise _Invalid(f"{{label}} must be at most {TAG_KEY_LIMIT} characters (got {{got}})")
-    if text.startswith(OWN_TAG_PREFIX):
-        raise _Invalid(f"{{label}} must not be one of asgpatch's own {OWN_TAG_PREFIX}* tags (got {{got}})")
-    return text
-
-
-def _tag_value(value: object, from_text: bool) -> str:
-    """An empty value is a real tag value in AWS, so only the length is checked."""
-    text = _string(value)
-    if len(text) > TAG_VALUE_LIMIT:
-        raise _Invalid(f"{{label}} must be at most {TAG_VALUE_LIMIT} characters (got {{got}})")
-    return text
-
-
-def _choice(*allowed: str) -> Callable[[object, bool], str]:
-    """Case-insensitive on input, canonical spelling out (SSM's parameter values are case-sensitive)."""
-    canonical = {name.lower(): name for name in allowed}
-    wording = " or ".join(allowed) if len(allowed) == 2 else ", ".join(allowed)
-
-    def parse(value: object, from_text: bool) -> str:
-        text = _string(value).strip().lower()
-        if text not in canonical:
-            raise _Invalid(f"{{label}} must be {wording} (got {{got}})")
-        return canonical[text]
-
-    return parse
-
-
-def _operation(value: object, from_text: bool) -> str:
-    """Only an Install produces an image worth baking: a Scan would bake the instance unpatched."""
-    if _string(value).strip().lower() == "scan":
-        raise _Invalid(
-            "{label} Scan would bake an image that was never patched: asgpatch runs AWS-RunPatchBaseline "
-            "with Install only (got {got})"
-        )
-    return _choice("Install")(value, from_text)
-
-
-def _whole_number(low: int, high: int) -> Callable[[object, bool], int]:
-    requirement = f"{{label}} must be a whole number from {low} to {high} (got {{got}})"
-
-    def parse(value: object, from_text: bool) -> int:
-        if from_text and isinstance(value, str):
-            try:
-                value = int(value.strip())
-            except ValueError:
-                raise _Invalid(requirement) from None
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise _Invalid(requirement)
-        return value
-
-    return parse
-
-
-def _seconds(high: float) -> Callable[[object, bool], float]:
-    """A positive, finite number of seconds (int or float), at most `high` (so sleeps and SSM stay sane)."""
-    requirement = "{label} must be a number > 0 (got {got})"
-
-    def parse(value: object, from_text: bool) -> float:
-        if from_text and isinstance(value, str):
-            try:
-                value = float(value.strip())
-            except ValueError:
-                raise _Invalid(requirement) from None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _Invalid(requirement)
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
-        if math.isnan(number) or number <= 0:
-            raise _Invalid(requirement)
-        if number > high:
-            raise _Invalid(f"{{label}} must be at most {high:g} seconds (got {{got}})")
-        return number
-
-    return parse
-
-
-def _boolean(value: object, from_text: bool) -> bool:
-    if from_text and isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE | _FALSE:
-            return word in _TRUE
-    if not isinstance(value, bool):
-        raise _Invalid("{label} must be true or false (got {got})")
-    return value
-
-
-def _moment(value: object, from_text: bool) -> float | None:
-    """An ISO 8601 time with a zone (Z or +hh:mm) as epoch seconds: a deadline must be unambiguous."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise _Invalid("{label} must be an ISO 8601 time such as 2026-12-09T06:00:00Z (got {got})") from None
-    else:
-        raise _Invalid("{label} must be an ISO 8601 time such as 2026-12-09T06:00:00Z (got {got})")
-    if moment.tzinfo is None:
-        raise _Invalid("{label} needs a time zone, e.g. 2026-12-09T06:00:00Z (got {got})")
-    return moment.timestamp()
-
-
-def _group_names(value: object, from_text: bool) -> tuple[str, ...]:
-    """A list, or comma-separated text; order kept, duplicates dropped. Text that names no group is refused:
-    an empty narrowing would silently widen the run to every tagged group."""
-    if from_text and isinstance(value, str):
-        items: list[object] = [part.strip() for part in value.split(",") if part.strip()]
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
-        raise _Invalid("{label} must be a list of Auto Scaling group names (got {got})")
-    if not items and from_text and isinstance(value, str):
-        raise _Invalid("{label} names no Auto Scaling group (got {got})")
-    for item in items:
-        if not isinstance(item, str) or not item.strip() or len(item) > GROUP_NAME_LIMIT:
-            raise _Invalid(
-                f"{{label}} must list Auto Scaling group names of 1 to {GROUP_NAME_LIMIT} characters (got {{got}})"
-            )
-    return tuple(dict.fromkeys(item for item in items if isinstance(item, str)))
 
 
 # --- the keys -------------------------------------------------------------------------------------------------
@@ -290,43 +98,43 @@ class Key:
 _DEFAULTS = Settings()
 
 KEYS: tuple[Key, ...] = (
-    Key("region", _optional_text, None, "AWS region (else boto3's chain: AWS_REGION, profile)"),
-    Key("profile", _optional_text, None, "AWS profile (else boto3's chain)"),
-    Key("endpoint_url", _endpoint_url, None, "AWS endpoint, e.g. the sandbox (else AWS_ENDPOINT_URL)"),
-    Key("asg", _group_names, (), "only these groups (still only if tagged); environment: comma-separated"),
-    Key("tag_key", _tag_key, _DEFAULTS.tag_key, "tag that marks groups to patch"),
-    Key("tag_value", _tag_value, _DEFAULTS.tag_value, "value the tag must have"),
-    Key("concurrency", _whole_number(1, MAX_CONCURRENCY), 10, "groups patched at once"),
-    Key("poll_seconds", _seconds(MAX_POLL_SECONDS), 15.0, "seconds between ticks"),
-    Key("output", _choice("text", "json"), "text", "text or json"),
-    Key("report", _optional_text, None, "also write the JSON report to this file"),
-    Key("sns_topic_arn", _topic_arn, None, "SNS topic for the summary and failure messages"),
+    Key("region", optional_text, None, "AWS region (else boto3's chain: AWS_REGION, profile)"),
+    Key("profile", optional_text, None, "AWS profile (else boto3's chain)"),
+    Key("endpoint_url", endpoint_url, None, "AWS endpoint, e.g. the sandbox (else AWS_ENDPOINT_URL)"),
+    Key("asg", group_names, (), "only these groups (still only if tagged); environment: comma-separated"),
+    Key("tag_key", tag_key, _DEFAULTS.tag_key, "tag that marks groups to patch"),
+    Key("tag_value", tag_value, _DEFAULTS.tag_value, "value the tag must have"),
+    Key("concurrency", whole_number(1, MAX_CONCURRENCY), 10, "groups patched at once"),
+    Key("poll_seconds", seconds(MAX_POLL_SECONDS), 15.0, "seconds between ticks"),
+    Key("output", choice("text", "json"), "text", "text or json"),
+    Key("report", optional_text, None, "also write the JSON report to this file"),
+    Key("sns_topic_arn", topic_arn, None, "SNS topic for the summary and failure messages"),
     Key(
         "state_key_parameter",
-        _parameter_name,
+        parameter_name,
         RunConfig.state_key_parameter,
         "SSM SecureString parameter holding the key state tags are sealed with (created on first run)",
     ),
-    Key("operation", _operation, _DEFAULTS.operation, "AWS-RunPatchBaseline Operation: Install (a Scan is refused)"),
+    Key("operation", operation, _DEFAULTS.operation, "AWS-RunPatchBaseline Operation: Install (a Scan is refused)"),
     Key(
         "reboot_option",
-        _choice("RebootIfNeeded", "NoReboot"),
+        choice("RebootIfNeeded", "NoReboot"),
         _DEFAULTS.reboot_option,
         "AWS-RunPatchBaseline RebootOption",
     ),
-    Key("no_reboot", _boolean, _DEFAULTS.no_reboot, "CreateImage NoReboot"),
+    Key("no_reboot", boolean, _DEFAULTS.no_reboot, "CreateImage NoReboot"),
     Key(
         "compliance",
-        _choice("required", "report"),
+        choice("required", "report"),
         _DEFAULTS.compliance,
         "patches missing or failed after the Install: required fails the group; report bakes anyway",
     ),
-    Key("launch_timeout", _seconds(MAX_TIMEOUT), _DEFAULTS.launch_timeout, "seconds for the instance to be InService"),
-    Key("ssm_timeout", _seconds(MAX_TIMEOUT), _DEFAULTS.ssm_timeout, "seconds for SSM to report it Online"),
-    Key("patch_timeout", _seconds(MAX_TIMEOUT), _DEFAULTS.patch_timeout, "seconds for the patch command"),
-    Key("image_timeout", _seconds(MAX_TIMEOUT), _DEFAULTS.image_timeout, "seconds for the image to be available"),
-    Key("lease_seconds", _seconds(MAX_TIMEOUT), _DEFAULTS.lease_seconds, "seconds a stopped run keeps its groups"),
-    Key("deadline", _moment, None, "no group starts after this time (ISO 8601, e.g. 2026-12-09T06:00:00Z)"),
+    Key("launch_timeout", seconds(MAX_TIMEOUT), _DEFAULTS.launch_timeout, "seconds for the instance to be InService"),
+    Key("ssm_timeout", seconds(MAX_TIMEOUT), _DEFAULTS.ssm_timeout, "seconds for SSM to report it Online"),
+    Key("patch_timeout", seconds(MAX_TIMEOUT), _DEFAULTS.patch_timeout, "seconds for the patch command"),
+    Key("image_timeout", seconds(MAX_TIMEOUT), _DEFAULTS.image_timeout, "seconds for the image to be available"),
+    Key("lease_seconds", seconds(MAX_TIMEOUT), _DEFAULTS.lease_seconds, "seconds a stopped run keeps its groups"),
+    Key("deadline", moment, None, "no group starts after this time (ISO 8601, e.g. 2026-12-09T06:00:00Z)"),
 )
 KEYS_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
 FLAG_ONLY = frozenset({"config"})  # accepted in `flags`, not a setting of its own
@@ -373,7 +181,7 @@ def _config_path(flags: Mapping[str, object | None], environ: Mapping[str, str],
     for candidate in (config_file, flags.get("config")):
         if candidate is not None:
             if not str(candidate).strip():
-                raise ConfigError(f"--config must name a file (got {_show(candidate)})")
+                raise ConfigError(f"--config must name a file (got {show(candidate)})")
             return str(candidate)
     return environ.get(CONFIG_ENV) or None
 
@@ -459,8 +267,8 @@ def _line_of(text: str, raw_key: str) -> int | None:
 def _parse(key: Key, given: _Given) -> object:
     try:
         return key.parse(given.value, given.from_text)
-    except _Invalid as invalid:
-        sentence = invalid.template.format(label=given.label, got=_show(given.value))
+    except Invalid as invalid:
+        sentence = invalid.template.format(label=given.label, got=show(given.value))
         raise ConfigError(given.where + sentence) from None
 
 

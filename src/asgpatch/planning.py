@@ -1,4 +1,4 @@
-"""Which groups a run takes on, and what `plan` says it would do — without changing anything.
+"""Which groups a run takes on — without changing anything.
 
 Shared by `plan` and `run` so the plan is exactly what the run starts from: tagged groups become
 jobs (resuming any whose `asgpatch:state` tag a stopped run left), everything else is skipped with
@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from asgpatch.cloud import Discovery
-from asgpatch.model import Capacity, GroupView, Job, Observation, Outcome, Phase, Settings, TemplateView
+from asgpatch.model import GroupView, Job, Outcome, Phase, Settings, TemplateView
 from asgpatch.salvage import read_state
 from asgpatch.seal import SEAL_TAG
-from asgpatch.sharing import Candidate, lineage_of, share
+from asgpatch.sharing import Candidate, share
 from asgpatch.state import LEASE_TAG, STATE_TAG, other_holder
 
 
@@ -104,61 +104,3 @@ def with_shared_bakes(intake: Intake, views: Mapping[str, GroupView], estate: Es
     ]
     skipped = [(views[name], reason) for name, reason in sorted(roles.skipped.items())]
     return replace(intake, jobs=tuple(jobs), skipped=(*intake.skipped, *skipped))
-
-
-def bake_of(job: Job, views: Mapping[str, GroupView], templates: Mapping[str, TemplateView]) -> str:
-    """For `plan`: which version a follower shares, in words."""
-    group = views.get(job.group)
-    lineage = lineage_of(Candidate(group, job), templates) if group is not None else None
-    if lineage is None:
-        return f"shares the bake of {job.bake_with}"
-    template = templates.get(lineage[0])
-    name = template.name if template is not None and template.name else lineage[0]
-    return (
-        f"shares the bake of {job.bake_with} (one patch instance and image for version {lineage[1]} of {name}); "
-        "points the group at its new version; nothing else changes"
-    )
-
-
-def would(
-    job: Job, group: GroupView | None, observation: Observation | None, now: float | None = None
-) -> tuple[str, str, int | None]:
-    """(status, reason, version the group launches from now) for `plan`."""
-    if group is None:
-        return "skipped", "group not found", None
-    other = other_holder(group.tags.get(LEASE_TAG), job.driver, now) if now is not None else None
-    if other is not None:
-        return "skipped", f"left to run {other[0]}, which holds its lease", None
-    if job.phase is Phase.RESTORING:
-        return "would-restore", job.reason or f"finishes restoring it for run {job.run_id}", job.source_version
-    if job.phase.value != "pending":
-        return "would-patch", f"resumes run {job.run_id} from phase {job.phase.value}", job.source_version
-    if group.template is None:
-        lc = group.launch_configuration
-        reason = f"uses launch configuration {lc}; only launch templates are patched" if lc else "no launch template"
-        return "skipped", reason, None
-    templates: Mapping[str, TemplateView] = observation.templates if observation else {}
-    template = templates.get(group.template.main.template_id)
-    if template is None:
-        return "skipped", f"launch template {group.template.main.template_id} not found", None
-    version = template.resolve(group.template.main.version)
-    return "would-patch", _steps(group, version), version
-
-
-def _steps(group: GroupView, version: int) -> str:
-    capacity = group.capacity
-    if capacity.desired == 0:
-        up = Capacity(1, max(1, capacity.max), 1)
-        start = f"at zero: scale {capacity} -> {up}"
-    else:
-        start = f"running: add one instance ({capacity} -> desired {capacity.desired + 1})"
-    spec = group.template.main.version if group.template else "?"
-    follow = {
-        "$Latest": "the group follows $Latest",
-        "$Default": "make it the default version",
-    }.get(spec, "point the group at it")
-    where = " in its MixedInstancesPolicy" if group.template and group.template.mixed_policy else ""
-    return (
-        f"{start}; patch with AWS-RunPatchBaseline; bake an AMI; new template version from {version}, "
-        f"{follow}{where}; restore {capacity}"
-    )

@@ -23,7 +23,7 @@ from rich.text import Text
 from asgpatch.model import Capacity, Job, Outcome, PatchCounts, Phase
 
 RUN_STATUSES = ("patched", "failed", "skipped")
-PLAN_STATUSES = ("would-patch", "would-restore", "skipped")
+PLAN_STATUSES = ("would-patch", "would-restore", "would-fail", "skipped")
 IN_PROGRESS = "in-progress"  # `tick --output json` while the run goes on: a group whose job is not done
 STATUSES = frozenset(RUN_STATUSES + PLAN_STATUSES + (IN_PROGRESS,))
 STATUS_STYLES = {
@@ -32,9 +32,10 @@ STATUS_STYLES = {
     "skipped": "yellow",
     "would-patch": "cyan",
     "would-restore": "magenta",
+    "would-fail": "red",
     IN_PROGRESS: "blue",
 }
-_COUNT_ORDER = ("patched", "would-patch", "would-restore", "failed", "skipped")
+_COUNT_ORDER = ("patched", "would-patch", "would-restore", "would-fail", "failed", "skipped")
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 MISSING = "-"
 
@@ -53,6 +54,7 @@ class GroupResult:
     version: int | None = None
     capacity: Capacity | None = None
     patches: PatchCounts | None = None  # the patch instance's compliance after the Install
+    actions: tuple[str, ...] | None = None  # `plan`: what the run's first ticks do to the group, in words
 
 
 def result_from_job(job: Job, capacity: Capacity | None) -> GroupResult:
@@ -109,6 +111,7 @@ def _group_entry(result: GroupResult) -> dict[str, Any]:
             "missing": result.patches.missing,
             "failed": result.patches.failed,
         },
+        "actions": None if result.actions is None else list(result.actions),
     }
 
 
@@ -187,8 +190,15 @@ def report_table(report: Mapping[str, Any]) -> Table:
 
 
 def render_text(report: Mapping[str, Any], console: Console) -> None:
-    """The end-of-run view: the table, then the one-line total."""
+    """The end-of-run view: the table, then (for a plan) each group's first actions, then the one-line total."""
     console.print(report_table(report))
+    planned = [group for group in report["groups"] if group.get("actions")]
+    if planned:
+        console.print(Text("First actions, as the run takes them (a group's later steps wait on AWS):"))
+    for group in planned:
+        console.print(Text(f"  {group['name']}:", style="bold"))
+        for action in group["actions"]:
+            console.print(Text(f"    - {action}"))
     console.print(Text(summary_line(report)))
 
 

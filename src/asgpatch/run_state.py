@@ -134,6 +134,7 @@ def _read_result(raw: Mapping[str, Any]) -> GroupResult:
     values = dict(raw)
     values["capacity"] = _read_capacity(values.get("capacity"))
     values["patches"] = _read_patches(values.get("patches"))
+    values["actions"] = None if values.get("actions") is None else tuple(values["actions"])
     return GroupResult(**values)
 
 

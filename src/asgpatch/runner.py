@@ -10,14 +10,15 @@ from asgpatch.actions import Action
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud, Discovery
 from asgpatch.config import RunConfig
-from asgpatch.decision import minutes
-from asgpatch.model import Capacity, GroupView, Job, LaunchHook, Outcome, Phase, ScheduledAction
-from asgpatch.planning import Estate, Intake, bake_of, take_in, untrusted_reason, would
+from asgpatch.decision import Decision
+from asgpatch.dry_run import plan_ticks
+from asgpatch.model import Capacity, GroupView, Job, Outcome, Phase
+from asgpatch.plan_lines import notes_for, plan_line
+from asgpatch.planning import Estate, Intake, take_in, untrusted_reason
 from asgpatch.report import IN_PROGRESS, GroupResult, build_report, result_from_job
 from asgpatch.run_state import RunState, decode, encode
 from asgpatch.run_store import MemoryStore
 from asgpatch.salvage import Refused, read_state
-from asgpatch.schedule import due_within
 from asgpatch.tick import Engine
 
 Report = dict[str, Any]
@@ -59,58 +60,23 @@ def read_estate(cloud: Cloud, groups: Sequence[GroupView]) -> Estate:
 
 
 def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
-    """What `run` would do. Reads only."""
+    """What `run` would do: its own first ticks, carried out by an executor that only displays
+    (dry_run.py). Reads only."""
     started = start(cloud, config, run_id, clock)
-    views = {g.name: g for g in started.discovery.groups}
-    pending = [j for j in started.intake.jobs if j.phase.value == "pending"]
-    observations = cloud.observe(pending, clock.now()) if pending else {}
-    hosts = [j.group for j in pending if not j.bake_with]
+    planned = plan_ticks(new_state(started, config), cloud, clock, tick_state)
+    views = {g.name: g for g in [*started.discovery.groups, *cloud.in_flight(config.asg_names)]}
+    hosts = [j.group for j in started.intake.jobs if j.phase is Phase.PENDING and not j.bake_with]
     schedules = cloud.scheduled_actions(hosts) if hosts else {}
     hooks = cloud.launch_hooks(hosts) if hosts else {}
-    results = []
+    lines = []
     for job in started.intake.jobs:
         group = views.get(job.group)
-        status, reason, version = would(job, group, observations.get(job.group), clock.now())
-        if job.bake_with and status == "would-patch":
-            reason = bake_of(job, views, started.estate.templates)
-        sharing = sorted(j.group for j in started.intake.jobs if j.bake_with == job.group)
-        if sharing and status == "would-patch":
-            reason += f"; the bake is shared with {', '.join(sharing)}"
-        if status == "would-patch" and not job.bake_with and group is not None:
-            reason += _due_in_window(schedules.get(job.group, ()), group, config, clock.now())
-            reason += _launch_hooks(hooks.get(job.group, ()), config)
-        if status == "would-patch" and group is not None and group.warm_pool:
-            reason += "; its warm pool's instances from the old image are replaced after the restore"
-        template = group.template.main.template_id if group and group.template else None
-        capacity = group.capacity if group else None
-        results.append(GroupResult(job.group, status, reason, template_id=template, previous_version=version,
-                                   capacity=capacity))  # fmt: skip
-    return build_report(run_id, started.started_at, clock.now(), results + _skipped(started, refused="skipped"))
-
-
-def _due_in_window(actions: Sequence[ScheduledAction], group: GroupView, config: RunConfig, now: float) -> str:
-    """The group's scheduled actions that fall inside the window (up to the deadline, else the longest a
-    cycle may take), which Auto Scaling will skip while asgpatch holds them and the restore applies."""
-    if "ScheduledActions" in group.suspended or not actions:
-        return ""
-    settings = config.settings
-    longest = settings.launch_timeout + settings.ssm_timeout + settings.patch_timeout + settings.image_timeout
-    due = due_within(actions, now, settings.deadline or now + longest)
-    if not due:
-        return ""
-    return f"; scheduled actions due in the window, applied at restore: {', '.join(str(d) for d in due)}"
-
-
-def _launch_hooks(hooks: Sequence[LaunchHook], config: RunConfig) -> str:
-    """The launch hooks the patch instance waits for, and a warning when one may outlast the launch timeout."""
-    if not hooks:
-        return ""
-    timeout = config.settings.launch_timeout
-    slow = [h.name for h in hooks if h.heartbeat_timeout >= timeout]
-    note = f"; the patch instance waits for launch lifecycle hook {', '.join(str(h) for h in hooks)}"
-    if slow:
-        note += f" — {', '.join(slow)} may hold it past --launch-timeout ({minutes(timeout)}) if its automation is slow"
-    return note
+        shared = sorted(j.group for j in started.intake.jobs if j.bake_with == job.group)
+        notes = "" if group is None else notes_for(
+            group, shared, schedules.get(job.group, ()), hooks.get(job.group, ()), config.settings, clock.now()
+        )  # fmt: skip
+        lines.append(plan_line(job, planned, group, started.estate.templates, notes, config.concurrency))
+    return build_report(run_id, started.started_at, clock.now(), lines + _skipped(started, refused="skipped"))
 
 
 def run(
@@ -151,13 +117,18 @@ def new_state(started: Started, config: RunConfig) -> RunState:
 
 
 def tick_state(
-    state: RunState, cloud: Cloud, clock: Clock, on_action: Callable[[Action], None] | None = None
+    state: RunState,
+    cloud: Cloud,
+    clock: Clock,
+    on_action: Callable[[Action], None] | None = None,
+    on_decision: Callable[[str, Decision], None] | None = None,
 ) -> RunState:
     """One tick of a run from its stored state to the state to store: an engine built afresh from it."""
     if state.done:
         return state
     engine = Engine(
         cloud, state.settings, clock, state.concurrency, state.poll_seconds, on_action=on_action,
+        on_decision=on_decision,
         last_heartbeat=state.last_heartbeat, observe_errors=state.observe_errors,
     )  # fmt: skip
     jobs = engine.tick(state.jobs)

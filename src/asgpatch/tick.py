@@ -35,6 +35,7 @@ class Engine:
     poll_seconds: float = 15.0
     on_tick: Callable[[Sequence[Job], float], None] | None = None
     on_action: Callable[[Action], None] | None = None  # after each action succeeds (crash tests hook here)
+    on_decision: Callable[[str, Decision], None] | None = None  # each group's decision, before it is carried out
     last_heartbeat: float | None = None
     observe_errors: int = 0
 
@@ -62,7 +63,7 @@ class Engine:
             observation = seen.get(job.group)
             if observation is None:  # not admitted this tick: only the deadline can end it
                 late = not_started_in_time(current, self.settings, now)
-                updated[job.group] = self._settle(late) if late is not None else current
+                updated[job.group] = self._settle(job.group, late) if late is not None else current
                 continue
             if current.bake_with:
                 observation = replace(observation, bake=updated.get(current.bake_with))
@@ -104,13 +105,18 @@ class Engine:
         return in_flight + sharing + pending
 
     def _step(self, job: Job, observation: Observation) -> Job:
-        acted = self._act(decide(job, observation, self.settings), before=job)
+        decision = decide(job, observation, self.settings)
+        if self.on_decision is not None:
+            self.on_decision(job.group, decision)
+        acted = self._act(decision, before=job)
         if isinstance(acted, Acted):
             return succeeded(acted.job)
-        return self._settle(after_error(job, acted, observation.now))
+        return self._settle(job.group, after_error(job, acted, observation.now))
 
-    def _settle(self, decision: Decision) -> Job:
+    def _settle(self, group: str, decision: Decision) -> Job:
         """A decision that ends where it says whatever its calls return (no actions, or best effort)."""
+        if self.on_decision is not None:
+            self.on_decision(group, decision)
         acted = self._act(replace(decision, best_effort=True))
         return acted.job if isinstance(acted, Acted) else decision.job
 

@@ -110,7 +110,8 @@ def test_the_run_exits_zero_and_prints_one_json_document(account):
     assert set(report) == {"run_id", "started_at", "finished_at", "groups"}
     for entry in report["groups"]:
         assert set(entry) == {"name", "status", "reason", "instance_id", "image_id", "launch_template", "capacity",
-                              "patches"}  # fmt: skip
+                              "patches", "actions"}  # fmt: skip
+        assert entry["actions"] is None, "a run's report lists no planned actions"
 
 
 def run_dates(report: dict[str, Any]) -> set[str]:
@@ -205,6 +206,10 @@ def test_plan_changes_nothing_and_says_what_would_happen(quick, account):
     assert statuses == {name: "would-patch" for name in
                         ("cycle-pinned", "cycle-latest", "cycle-default", "cycle-mixed", "cycle-running")}  # fmt: skip
     assert by_name(report)["cycle-default"]["launch_template"]["previous_version"] == 1
+    running = by_name(report)["cycle-running"]["actions"]
+    assert running[0].startswith("claim asgpatch:lease for run ")
+    assert running[-1].startswith("set min/max/desired to -/")
+    assert "record preparing in asgpatch:state" in running and any(a.startswith("suspend ") for a in running)
     for name in ("cycle-untagged", "cycle-other"):
         assert account["after_plan"][name] == account["before"][name]
     assert account["after_plan"]["cycle-pinned"] == account["pinned_before_plan"], "plan touched a tagged group"

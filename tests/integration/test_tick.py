@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from asgpatch.run_state import SCHEMA
 from asgpatch_sandbox.builders import base_image, describe_group, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
 from tests.integration.cli import tags_of
@@ -100,7 +101,7 @@ def test_a_run_driven_tick_by_tick_from_a_file_ends_as_a_run_does(quick: Sandbox
     [entry] = over["document"]["groups"]
     assert_patched_once(quick, "tick-file", entry)
     stored = json.loads(Path(state).read_text())
-    assert stored["schema"] == 1 and stored["finished_at"] is not None
+    assert stored["schema"] == SCHEMA and stored["finished_at"] is not None
     again = tick(quick, state, "--tag-value", "tick-file")  # a tick after the run is over changes nothing
     assert again.returncode == 0 and json.loads(again.stdout)["groups"] == over["document"]["groups"]
     assert json.loads(Path(state).read_text()) == stored

@@ -68,6 +68,7 @@ def test_report_shape_key_for_key():
                 "launch_template": {"id": "lt-0123", "previous_version": 3, "version": 4},
                 "capacity": {"min": 0, "max": 4, "desired": 0},
                 "patches": {"installed": 14, "missing": 0, "failed": 0},
+                "actions": None,
             },
             {
                 "name": "batch",
@@ -78,12 +79,13 @@ def test_report_shape_key_for_key():
                 "launch_template": {"id": None, "previous_version": None, "version": None},
                 "capacity": {"min": None, "max": None, "desired": None},
                 "patches": None,
+                "actions": None,
             },
         ],
     }
     assert list(report) == ["run_id", "started_at", "finished_at", "groups"]
     assert list(report["groups"][0]) == [
-        "name", "status", "reason", "instance_id", "image_id", "launch_template", "capacity", "patches"
+        "name", "status", "reason", "instance_id", "image_id", "launch_template", "capacity", "patches", "actions"
     ]  # fmt: skip
 
 
