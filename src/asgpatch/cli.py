@@ -45,20 +45,44 @@ def sandbox(arguments: tuple[str, ...]) -> None:
     sandbox_main(arguments, prog_name="asgpatch sandbox")
 
 
-def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """One click option per configuration key, straight from config.KEYS: a single source of truth."""
-    from asgpatch.config import KEYS
+def _setting_options(command_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """One click option per configuration key, straight from config.KEYS (a single source of truth):
+    those the command uses are listed in its --help with their defaults; the rest are accepted, hidden."""
+    from asgpatch.config import COMMAND_KEYS, KEYS, METAVARS, default_shown
 
-    for key in reversed(KEYS):
-        if key.name == "asg":
-            option = click.option("--asg", "asg", multiple=True, metavar="NAME", help=f"Repeatable: {key.help}.")
-        elif key.name == "no_reboot":
-            option = click.option("--no-reboot/--reboot", "no_reboot", default=None, help=f"{key.help} (default on).")
-        else:
-            option = click.option(key.flag, key.name, default=None, metavar=key.name.split("_")[-1].upper(),
-                                  help=f"{key.help[:1].upper()}{key.help[1:]}.")  # fmt: skip
-        command = option(command)
-    return click.option("--config", "config", default=None, metavar="FILE", help="TOML configuration file.")(command)
+    used = set(COMMAND_KEYS[command_name])
+
+    def add(command: Callable[..., Any]) -> Callable[..., Any]:
+        for key in reversed(KEYS):
+            hidden = key.name not in used
+            shown = default_shown(key)
+            default = f" [default: {shown}]" if shown is not None else ""
+            text = f"{key.help[:1].upper()}{key.help[1:]}{default}."
+            if key.name == "asg":
+                option = click.option("--asg", "asg", multiple=True, metavar="NAME", hidden=hidden,
+                                      help=f"Repeatable: {key.help}.")  # fmt: skip
+            elif key.name == "no_reboot":
+                option = click.option("--no-reboot/--reboot", "no_reboot", default=None, hidden=hidden,
+                                      help=f"{key.help} [default: --no-reboot].")  # fmt: skip
+            else:
+                option = click.option(key.flag, key.name, default=None, metavar=METAVARS.get(key.name, "TEXT"),
+                                      hidden=hidden, help=text)  # fmt: skip
+            command = option(command)
+        return click.option("--config", "config", default=None, metavar="FILE", help="TOML configuration file.")(
+            command
+        )
+
+    return add
+
+
+def _ignored(command_name: str, flags: dict[str, Any]) -> None:
+    """Flags a command does not use: accepted (scripts pass one command's flags to another), said once."""
+    from asgpatch.config import COMMAND_KEYS, KEYS_BY_NAME
+
+    given = [name for name, value in flags.items() if value not in (None, (), []) and name in KEYS_BY_NAME]
+    unused = [KEYS_BY_NAME[name].flag for name in given if name not in COMMAND_KEYS[command_name]]
+    if unused:
+        click.echo(f"asgpatch: {command_name} does not use {', '.join(unused)}; ignored", err=True)
 
 
 def _fail_usage(message: str) -> NoReturn:
@@ -77,6 +101,7 @@ def _prepare(flags: dict[str, Any], create_key: bool = False) -> tuple[Any, Any]
         config = resolve(flags, os.environ)
     except ConfigError as error:
         _fail_usage(str(error))
+    _ignored(click.get_current_context().info_name or "", flags)
     try:
         clients = connect(config.region, config.profile, config.endpoint_url)
         cloud = AwsCloud(clients, state_key_parameter=config.state_key_parameter)
@@ -117,7 +142,7 @@ def _start_or_exit(action: Callable[[], T]) -> T:
 
 
 @cli.command()
-@_setting_options
+@_setting_options("plan")
 def plan(**flags: Any) -> None:
     """Show what `run` would do. Changes nothing."""
     from rich.console import Console
@@ -133,7 +158,7 @@ def plan(**flags: Any) -> None:
 
 
 @cli.command()
-@_setting_options
+@_setting_options("run")
 def run(**flags: Any) -> None:
     """Patch every tagged group: scale up, patch, bake an AMI, new template version, restore."""
     from rich.console import Console
@@ -173,7 +198,7 @@ def run(**flags: Any) -> None:
 @cli.command()
 @click.option("--state", "state_location", required=True, metavar="PATH|s3://BUCKET/KEY",
               help="Where the run's state lives between ticks (a local file, or an S3 object).")  # fmt: skip
-@_setting_options
+@_setting_options("tick")
 def tick(state_location: str, **flags: Any) -> None:
     """One tick of a run kept in --state: start the run if there is none, act once, save.
 
@@ -270,7 +295,7 @@ def _emit_tick(state: Any, config: Any) -> NoReturn:
 
 
 @cli.command()
-@_setting_options
+@_setting_options("recover")
 def recover(**flags: Any) -> None:
     """Put groups a stopped run left in flight back as they were recorded, without patching."""
     from rich.console import Console
@@ -288,7 +313,7 @@ def recover(**flags: Any) -> None:
 
 
 @cli.command()
-@_setting_options
+@_setting_options("status")
 def status(**flags: Any) -> None:
     """Tagged groups: the AMI they launch and its age, the last result, any run in flight."""
     import json

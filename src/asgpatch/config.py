@@ -106,7 +106,7 @@ KEYS: tuple[Key, ...] = (
     Key("tag_value", tag_value, _DEFAULTS.tag_value, "value the tag must have"),
     Key("concurrency", whole_number(1, MAX_CONCURRENCY), 10, "groups patched at once"),
     Key("poll_seconds", seconds(MAX_POLL_SECONDS), 15.0, "seconds between ticks"),
-    Key("output", choice("text", "json"), "text", "text or json"),
+    Key("output", choice("text", "json"), "text", "text (tables) or json (one document on stdout)"),
     Key("report", optional_text, None, "also write the JSON report to this file"),
     Key("sns_topic_arn", topic_arn, None, "SNS topic for the summary and failure messages"),
     Key(
@@ -137,6 +137,59 @@ KEYS: tuple[Key, ...] = (
     Key("deadline", moment, None, "no group starts after this time (ISO 8601, e.g. 2026-12-09T06:00:00Z)"),
 )
 KEYS_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
+
+# The settings each command uses: its --help lists those and no others. A command still accepts the
+# rest (hidden, with a note on stderr that they are ignored), so a script passing one command's flags to
+# another keeps working. `plan` takes everything that shapes the run it plans, not what only the run
+# itself does over time (waiting between ticks, notifying).
+_CONNECTION = ("region", "profile", "endpoint_url")
+_EVERY = tuple(key.name for key in KEYS)
+# fmt: off
+COMMAND_KEYS: Mapping[str, tuple[str, ...]] = {
+    "run": _EVERY,
+    "tick": _EVERY,
+    "plan": tuple(name for name in _EVERY if name not in ("poll_seconds", "sns_topic_arn")),
+    "recover": (*_CONNECTION, "asg", "concurrency", "poll_seconds", "output", "report", "state_key_parameter",
+                "launch_timeout", "lease_seconds"),
+    "status": (*_CONNECTION, "asg", "tag_key", "tag_value", "output", "state_key_parameter"),
+}
+# fmt: on
+METAVARS: Mapping[str, str] = {
+    "region": "REGION",
+    "profile": "NAME",
+    "endpoint_url": "URL",
+    "asg": "NAME",
+    "tag_key": "KEY",
+    "tag_value": "VALUE",
+    "concurrency": "N",
+    "poll_seconds": "SECONDS",
+    "output": "[text|json]",
+    "report": "FILE",
+    "sns_topic_arn": "ARN",
+    "state_key_parameter": "NAME",
+    "operation": "Install",
+    "reboot_option": "[RebootIfNeeded|NoReboot]",
+    "compliance": "[required|report]",
+    "launch_timeout": "SECONDS",
+    "ssm_timeout": "SECONDS",
+    "patch_timeout": "SECONDS",
+    "image_timeout": "SECONDS",
+    "lease_seconds": "SECONDS",
+    "deadline": "TIME",
+}  # fmt: skip
+
+
+def default_shown(key: Key) -> str | None:
+    """A key's default as --help shows it, with its unit ("900 s (15 min)"); None when boto3 or nothing decides."""
+    if key.default is None or key.default == ():
+        return None
+    text = _default_text(key.default)
+    if METAVARS.get(key.name) == "SECONDS" and isinstance(key.default, (int, float)):
+        minutes = key.default / 60
+        return f"{text} s" + (f" ({minutes:g} min)" if key.default >= 60 and minutes.is_integer() else "")
+    return text
+
+
 FLAG_ONLY = frozenset({"config"})  # accepted in `flags`, not a setting of its own
 
 

@@ -11,6 +11,7 @@ operator's `recover --asg NAME` is what restores it from the edited tag.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from asgpatch.seal import seal
 from asgpatch_sandbox.builders import base_image, describe_group, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
 from tests.integration.cli import QUICK_WORLD, cli, entry_of, group_tags, wait_for_lease_expiry
+from tests.schemas import assert_matches_schema
 
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json", "--launch-timeout", "60", "--ssm-timeout", "60",
              "--patch-timeout", "60", "--image-timeout", "60")  # fmt: skip
@@ -58,6 +60,7 @@ def set_state(sandbox: SandboxProcess, name: str, value: str) -> None:
 
 def run(sandbox: SandboxProcess, name: str, command: str = "run") -> tuple[int, dict[str, Any]]:
     result = cli(sandbox, command, *QUICK_RUN, "--asg", name)
+    assert_matches_schema(json.loads(result.stdout), "report")
     return result.returncode, entry_of(result, name)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from asgpatch_sandbox.builders import base_image, group, launch_template, quiet_recurrence
 from asgpatch_sandbox.process import SandboxProcess
+from tests.schemas import assert_matches_schema
 
 QUICK_RUN = ("--poll-seconds", "0.5", "--output", "json")
 
@@ -107,6 +108,7 @@ def test_the_run_exits_zero_and_prints_one_json_document(account):
     result = account["result"]
     assert result.returncode == 0, result.stderr
     report = account["report"]
+    assert_matches_schema(report, "report")
     assert set(report) == {"run_id", "started_at", "finished_at", "groups"}
     for entry in report["groups"]:
         assert set(entry) == {"name", "status", "reason", "instance_id", "image_id", "launch_template", "capacity",
@@ -202,6 +204,7 @@ def test_plan_changes_nothing_and_says_what_would_happen(quick, account):
     plan = account["plan"]
     assert plan.returncode == 0, plan.stderr
     report = report_of(plan)
+    assert_matches_schema(report, "report")
     statuses = {g["name"]: g["status"] for g in report["groups"]}
     assert statuses == {name: "would-patch" for name in
                         ("cycle-pinned", "cycle-latest", "cycle-default", "cycle-mixed", "cycle-running")}  # fmt: skip
@@ -343,6 +346,7 @@ def test_a_malformed_config_file_is_exit_two(quick, tmp_path):
 def test_status_shows_each_tagged_group_with_its_image_and_last_result(quick, account):
     result = cli(quick, "status", "--output", "json")
     assert result.returncode == 0, result.stderr
+    assert_matches_schema(json.loads(result.stdout), "status")
     rows = {row["name"]: row for row in json.loads(result.stdout)["groups"]}
     patched = by_name(account["report"])["cycle-default"]
     assert rows["cycle-default"]["image_id"] == patched["image_id"]

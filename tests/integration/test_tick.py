@@ -19,6 +19,7 @@ from asgpatch.run_state import SCHEMA
 from asgpatch_sandbox.builders import base_image, describe_group, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
 from tests.integration.cli import tags_of
+from tests.schemas import assert_matches_schema
 
 TICK = ("--poll-seconds", "0.5", "--output", "json")
 GOES_ON = 75
@@ -49,9 +50,11 @@ def tick_until_over(sandbox: SandboxProcess, state: str, *args: str, pairs: bool
         over = [r for r in results if r.returncode != GOES_ON]
         if over:
             document = json.loads(over[0].stdout)
+            assert_matches_schema(document, "tick")
             assert document["done"] is True and document["wait_seconds"] == 0
             return {"codes": codes, "document": document, "results": results}
         document = json.loads(next(r.stdout for r in results if r.stdout))
+        assert_matches_schema(document, "tick")
         assert document["done"] is False
         statuses = {g["status"] for g in document["groups"]}
         assert statuses <= {"in-progress", "patched", "failed", "skipped"}, statuses
