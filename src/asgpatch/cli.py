@@ -20,6 +20,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 T = TypeVar("T")
 EXIT_GOES_ON = 75  # `tick`: the run is not over (EX_TEMPFAIL: run the next tick later)
+HOLD_MARGIN = 60.0  # `tick --time-budget`: how long past its budget another tick waits for it to be gone
+HOLD_WITHOUT_BUDGET = 900.0  # without one (S3 only: a file's lock dies with its process)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -203,32 +205,47 @@ def tick(state_location: str, **flags: Any) -> None:
     """One tick of a run kept in --state: start the run if there is none, act once, save.
 
     Exit 0 when the run is over and no group failed, 1 when over with failures, 2 for bad usage, 75
-    when the run goes on (run the next tick later; also when another tick saved first). The run's
-    settings are those it started with.
+    when the run goes on (run the next tick later; also when another tick holds the run or saved
+    first). The run's settings are those it started with.
     """
+    from asgpatch.aws.run_store import store_at
+    from asgpatch.clock import WallClock
+    from asgpatch.run_store import Busy, StoreError
+
+    config, cloud = _prepare(flags, create_key=True)
+    clock = WallClock()
+    try:
+        store = store_at(state_location, cloud.api)
+    except ValueError as error:
+        _fail_usage(f"--state: {error}")
+    # One tick at a time acts on a run: held before it is loaded, so a twin never acts on the same state.
+    span = config.time_budget + HOLD_MARGIN if config.time_budget is not None else HOLD_WITHOUT_BUDGET
+    try:
+        with store.hold(span, clock.now()):
+            _tick_held(store, cloud, config, clock)
+    except Busy as error:
+        _gone_on(None, config, f"{error}; this tick did nothing")
+    except StoreError as error:
+        _fail_usage(f"--state: {error}")
+
+
+def _tick_held(store: Any, cloud: Any, config: Any, clock: Any) -> None:
+    """Load (or start) the run, tick once, save: exits with the tick's code (SystemExit passes the hold's release)."""
     from dataclasses import replace
 
     from asgpatch import crashpoint, runner
-    from asgpatch.aws.run_store import store_at
-    from asgpatch.clock import WallClock
     from asgpatch.cloud import CloudError
     from asgpatch.naming import new_run_id
     from asgpatch.run_state import RunStateError, decode, encode
     from asgpatch.run_store import StoreConflict, StoreError
 
-    config, cloud = _prepare(flags, create_key=True)
-    clock = WallClock()
     region = cloud.region
-    try:
-        store = store_at(state_location, cloud.api)
-        loaded = store.load()
-    except (ValueError, StoreError) as error:
-        _fail_usage(f"--state: {error}")
+    loaded = store.load()
     if loaded is None:
         run_id = new_run_id(clock.now())
         started = _start_or_exit(lambda: runner.start(cloud, config, run_id, clock))
         state = replace(runner.new_state(started, config), region=region)
-        try:  # recorded before it acts: of two first ticks only one starts the run
+        try:  # recorded before it acts
             version = store.save(encode(state), expected=None)
         except StoreConflict:
             _gone_on(state, config, f"another tick started a run in {store.location} first; this one did nothing")
@@ -243,8 +260,14 @@ def tick(state_location: str, **flags: Any) -> None:
             _fail_usage(f"--state {store.location}: run {state.run_id} is in region {state.region}, not {region}")
     if not state.done:
         crash = crashpoint.from_environment(os.environ)
+        out_of_time = None
+        if config.time_budget is not None:
+            import time
+
+            ends = time.monotonic() + config.time_budget
+            out_of_time = lambda: time.monotonic() >= ends  # noqa: E731 - asked between groups
         try:
-            state = runner.tick_state(state, cloud, clock, on_action=crash)
+            state = runner.tick_state(state, cloud, clock, on_action=crash, out_of_time=out_of_time)
         except CloudError as error:  # AWS unreadable for many ticks: nothing saved; the tags keep the truth
             _gone_on(state, config, f"{error}; the tick is dropped, the next one reads the groups again")
         except KeyboardInterrupt:
@@ -260,12 +283,14 @@ def tick(state_location: str, **flags: Any) -> None:
 
 
 def _gone_on(state: Any, config: Any, message: str) -> NoReturn:
-    """The run goes on, but this tick's result is not the run's: say why; JSON says the run is not done."""
+    """The run goes on, but this tick's result is not the run's: say why; JSON says the run is not done
+    (`state` None: another tick held the run, so this one never read it)."""
     click.echo(f"asgpatch: {message}", err=True)
     if config.output == "json":
         import json
 
-        document = {"run_id": state.run_id, "done": False, "wait_seconds": state.poll_seconds, "groups": []}
+        run_id, wait = (state.run_id, state.poll_seconds) if state is not None else (None, config.poll_seconds)
+        document = {"run_id": run_id, "done": False, "wait_seconds": wait, "groups": []}
         click.echo(json.dumps(document, indent=2))
     sys.exit(EXIT_GOES_ON)
 
@@ -280,15 +305,19 @@ def _emit_tick(state: Any, config: Any) -> NoReturn:
 
     report = runner.report_of(state)
     if config.output == "json":
-        wait = 0 if state.done else state.poll_seconds
+        wait = 0 if state.done or state.not_reached else state.poll_seconds
         document = {"run_id": state.run_id, "done": state.done, "wait_seconds": wait, "groups": report["groups"]}
         click.echo(json.dumps(document, indent=2))
     elif state.done:
         render_text(report, Console())
     else:
         in_flight = sum(1 for job in state.jobs if not job.done)
-        click.echo(f"run {state.run_id}: tick {state.ticks}, {in_flight} group(s) in flight; "
-                   f"next tick in {state.poll_seconds:g} s")  # fmt: skip
+        if state.not_reached:
+            click.echo(f"run {state.run_id}: tick {state.ticks} ran out of its time budget; "
+                       f"{len(state.not_reached)} group(s) left for the next tick, which can run at once")  # fmt: skip
+        else:
+            click.echo(f"run {state.run_id}: tick {state.ticks}, {in_flight} group(s) in flight; "
+                       f"next tick in {state.poll_seconds:g} s")  # fmt: skip
     if not state.done:
         sys.exit(EXIT_GOES_ON)
     sys.exit(runner.exit_code(report))

@@ -69,6 +69,7 @@ class RunConfig:
     report_path: str | None = None
     sns_topic_arn: str | None = None
     state_key_parameter: str = "/asgpatch/state-key"
+    time_budget: float | None = None  # `tick`: seconds it may spend acting (None: no limit)
     settings: Settings = field(default_factory=Settings)
     config_file: str | None = None  # the file that was read, if any
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # key -> "--x", "ASGPATCH_X"...
@@ -135,6 +136,12 @@ KEYS: tuple[Key, ...] = (
     Key("image_timeout", seconds(MAX_TIMEOUT), _DEFAULTS.image_timeout, "seconds for the image to be available"),
     Key("lease_seconds", seconds(MAX_TIMEOUT), _DEFAULTS.lease_seconds, "seconds a stopped run keeps its groups"),
     Key("deadline", moment, None, "no group starts after this time (ISO 8601, e.g. 2026-12-09T06:00:00Z)"),
+    Key(
+        "time_budget",
+        seconds(MAX_TIMEOUT),
+        None,
+        "seconds one tick may spend acting; groups it does not reach are left to the next tick",
+    ),
 )
 KEYS_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
 
@@ -146,9 +153,9 @@ _CONNECTION = ("region", "profile", "endpoint_url")
 _EVERY = tuple(key.name for key in KEYS)
 # fmt: off
 COMMAND_KEYS: Mapping[str, tuple[str, ...]] = {
-    "run": _EVERY,
+    "run": tuple(name for name in _EVERY if name != "time_budget"),
     "tick": _EVERY,
-    "plan": tuple(name for name in _EVERY if name not in ("poll_seconds", "sns_topic_arn")),
+    "plan": tuple(name for name in _EVERY if name not in ("poll_seconds", "sns_topic_arn", "time_budget")),
     "recover": (*_CONNECTION, "asg", "concurrency", "poll_seconds", "output", "report", "state_key_parameter",
                 "launch_timeout", "lease_seconds"),
     "status": (*_CONNECTION, "asg", "tag_key", "tag_value", "output", "state_key_parameter"),
@@ -176,6 +183,7 @@ METAVARS: Mapping[str, str] = {
     "image_timeout": "SECONDS",
     "lease_seconds": "SECONDS",
     "deadline": "TIME",
+    "time_budget": "SECONDS",
 }  # fmt: skip
 
 
@@ -375,6 +383,7 @@ def _build(values: Mapping[str, Any], path: str | None, sources: Mapping[str, st
         report_path=values["report"],
         sns_topic_arn=values["sns_topic_arn"],
         state_key_parameter=values["state_key_parameter"],
+        time_budget=values["time_budget"],
         settings=settings,
         config_file=path,
         sources=dict(sources),

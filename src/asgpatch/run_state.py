@@ -36,6 +36,7 @@ class RunState:
     not_taken: tuple[GroupResult, ...] = ()  # skipped or refused at intake, reported as they were
     last_heartbeat: float | None = None  # when the run last renewed its leases
     observe_errors: int = 0  # consecutive ticks whose batched read failed
+    not_reached: tuple[str, ...] = ()  # groups the last tick's time budget left: the next tick starts with them
     ticks: int = 0
     region: str | None = None  # the region the run patches: a later tick elsewhere is refused
     finished_at: float | None = None  # set once every job is done
@@ -95,6 +96,7 @@ def encode(state: RunState) -> bytes:
         "not_taken": [_result(result) for result in state.not_taken],
         "last_heartbeat": state.last_heartbeat,
         "observe_errors": state.observe_errors,
+        "not_reached": list(state.not_reached),
         "ticks": state.ticks,
         "region": state.region,
         "finished_at": state.finished_at,
@@ -175,6 +177,7 @@ def decode(document: bytes) -> RunState:
             not_taken=tuple(_read_result(result) for result in raw["not_taken"]),
             last_heartbeat=None if raw["last_heartbeat"] is None else float(raw["last_heartbeat"]),
             observe_errors=int(raw["observe_errors"]),
+            not_reached=tuple(str(name) for name in raw.get("not_reached", ())),
             ticks=int(raw["ticks"]),
             region=raw.get("region"),
             finished_at=None if raw["finished_at"] is None else float(raw["finished_at"]),

@@ -8,6 +8,12 @@ run state's business, not the store's.
 
 Stores: in memory (a run in one process), a local file (a cron or CI schedule on one machine), and S3
 (`s3://bucket/key`, aws/run_store.py: the deployed form), which uses S3's conditional PutObject.
+
+A conditional save alone cannot stop two ticks that loaded the same version from both acting before one
+of them loses the save (both would send the patch command). So a tick first holds the run (`hold`): one
+tick at a time acts on a run, the other is told Busy before it has loaded anything, and a tick that dies
+holding it gives it up — at once for a file (the kernel drops its lock), after its span for S3 (a
+Lambda's span is its remaining time, so that is when it is dead).
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ class StoreError(Exception):
     """The store cannot be read or written at all (a path that is a directory, no permission, ...)."""
 
 
+class Busy(Exception):
+    """Another tick holds the run: this one must not act (it has loaded nothing yet)."""
+
+
 @dataclass(frozen=True)
 class Stored:
     document: bytes
@@ -53,6 +63,11 @@ class RunStore(Protocol):
         Raises StoreConflict otherwise."""
         ...
 
+    def hold(self, span: float, now: float) -> contextlib.AbstractContextManager[None]:
+        """Hold the run for one tick (at most `span` seconds from `now`, for stores that cannot tell a
+        dead holder); raises Busy when another tick holds it."""
+        ...
+
 
 def digest(document: bytes) -> str:
     return hashlib.sha256(document).hexdigest()
@@ -65,12 +80,22 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._holding = threading.Lock()
         self._stored: Stored | None = None
         self._count = 0
 
     def load(self) -> Stored | None:
         with self._lock:
             return self._stored
+
+    @contextlib.contextmanager
+    def hold(self, span: float, now: float) -> Iterator[None]:
+        if not self._holding.acquire(blocking=False):
+            raise Busy("another tick holds this run")
+        try:
+            yield
+        finally:
+            self._holding.release()
 
     def save(self, document: bytes, expected: str | None) -> str:
         with self._lock:
@@ -112,16 +137,23 @@ class FileStore:
             self._replace(document)
         return digest(document)
 
+    def hold(self, span: float, now: float) -> contextlib.AbstractContextManager[None]:
+        """An exclusive lock on `<file>.tick` for the whole tick, not waited for: a second tick is Busy at
+        once, and a tick that dies releases it with its process."""
+        return self._locked(".tick", wait=False)
+
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        lock_path = self.path.with_name(self.path.name + ".lock")
+    def _locked(self, suffix: str = ".lock", wait: bool = True) -> Iterator[None]:
+        lock_path = self.path.with_name(self.path.name + suffix)
         try:
             handle = open(lock_path, "a")  # noqa: SIM115 - held open for the lock's lifetime
         except OSError as error:
             raise StoreError(f"cannot lock the run state {self.path}: {error.strerror or error}") from None
         with handle:
             try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                raise Busy(f"another tick holds the run in {self.path} ({lock_path.name} is locked)") from None
             except OSError as error:  # a file system without locks (some NFS mounts): no safe save
                 raise StoreError(f"cannot lock the run state {self.path}: {error.strerror or error}") from None
             try:

@@ -122,14 +122,16 @@ def tick_state(
     clock: Clock,
     on_action: Callable[[Action], None] | None = None,
     on_decision: Callable[[str, Decision], None] | None = None,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> RunState:
-    """One tick of a run from its stored state to the state to store: an engine built afresh from it."""
+    """One tick of a run from its stored state to the state to store: an engine built afresh from it.
+    `out_of_time` is the tick's budget (asked between groups; the groups it leaves go first next tick)."""
     if state.done:
         return state
     engine = Engine(
         cloud, state.settings, clock, state.concurrency, state.poll_seconds, on_action=on_action,
-        on_decision=on_decision,
-        last_heartbeat=state.last_heartbeat, observe_errors=state.observe_errors,
+        on_decision=on_decision, last_heartbeat=state.last_heartbeat, observe_errors=state.observe_errors,
+        out_of_time=out_of_time, start_with=state.not_reached[0] if state.not_reached else None,
     )  # fmt: skip
     jobs = engine.tick(state.jobs)
     ticked = replace(
@@ -137,6 +139,7 @@ def tick_state(
         jobs=tuple(jobs),
         last_heartbeat=engine.last_heartbeat,
         observe_errors=engine.observe_errors,
+        not_reached=engine.not_reached,
         ticks=state.ticks + 1,
     )
     if not all(job.done for job in jobs):

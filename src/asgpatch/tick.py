@@ -38,6 +38,11 @@ class Engine:
     on_decision: Callable[[str, Decision], None] | None = None  # each group's decision, before it is carried out
     last_heartbeat: float | None = None
     observe_errors: int = 0
+    # The tick's time budget: asked between groups (never inside one group's decision, so no action is
+    # left half-recorded); once it says time is up the rest wait for the next tick, which starts with them.
+    out_of_time: Callable[[], bool] | None = None
+    start_with: str | None = None  # the group this tick steps first (the first one the last tick did not reach)
+    not_reached: tuple[str, ...] = ()  # after a tick: the groups its budget left for the next
 
     def tick(self, jobs: Sequence[Job]) -> list[Job]:
         """One round for every job that may move now; returns all jobs, updated."""
@@ -56,7 +61,12 @@ class Engine:
         # lost, and a started group is never dropped as "not started".
         updated = {job.group: caught_up(job, seen[job.group], self.cloud.trusts) if job.group in seen else job
                    for job in jobs}  # fmt: skip
-        for job in jobs:
+        self.not_reached = ()
+        order = self._rotated(jobs)
+        for index, job in enumerate(order):
+            if index > 0 and self.out_of_time is not None and self.out_of_time():
+                self.not_reached = tuple(j.group for j in order[index:] if not updated[j.group].done)
+                break  # at least one group a tick: a run always moves
             current = updated[job.group]
             if current.done:
                 continue
@@ -71,6 +81,13 @@ class Engine:
         result = [updated[job.group] for job in jobs]
         self._heartbeat(result, now)
         return result
+
+    def _rotated(self, jobs: Sequence[Job]) -> list[Job]:
+        """The jobs in their order, starting with `start_with`: a budget that keeps running out never
+        starves the same groups."""
+        names = [job.group for job in jobs]
+        first = names.index(self.start_with) if self.start_with in names else 0
+        return [*jobs[first:], *jobs[:first]]
 
     def _heartbeat(self, jobs: Sequence[Job], now: float) -> None:
         """Keep this run's leases alive: one batched tag write for every group it holds."""

@@ -11,7 +11,7 @@ from asgpatch.aws import connect
 from asgpatch.aws.api import Api
 from asgpatch.aws.errors import Caller
 from asgpatch.aws.run_store import S3RunStore, parse_location, store_at
-from asgpatch.run_store import FileStore, StoreConflict, StoreError
+from asgpatch.run_store import Busy, FileStore, StoreConflict, StoreError
 from asgpatch_sandbox.process import SandboxProcess
 from tests.integration.test_aws_adapter import dummy_credentials, isolate
 
@@ -73,3 +73,22 @@ def test_locations_are_parsed_as_users_write_them(api: Api) -> None:
     for bad in ("s3://My_Bucket/x", "s3://ab/x", "s3://bucket..name/x"):
         with pytest.raises(ValueError, match="not a valid S3 bucket name"):
             parse_location(bad)
+
+
+def test_one_tick_at_a_time_holds_an_s3_run_and_an_expired_hold_is_taken_over_by_one(api: Api, bucket: str) -> None:
+    location = f"s3://{bucket}/runs/20261209T040000Z-0003.json"
+    first, second, third = (store_at(location, api) for _ in range(3))
+    with first.hold(600, 1_000.0):
+        with pytest.raises(Busy, match=r"holds the run in s3://.* until"), second.hold(600, 1_100.0):
+            pass
+        lock = api.s3.get_object(Bucket=bucket, Key="runs/20261209T040000Z-0003.json.tick")
+        assert b'"until": 1600.0' in lock["Body"].read()
+    with second.hold(600, 1_100.0):  # released when the first tick ended
+        pass
+    # a holder that died (a Lambda past its time): once its span is over the next tick takes the run
+    held = second.hold(600, 2_000.0)
+    held.__enter__()
+    with pytest.raises(Busy), third.hold(600, 2_599.0):
+        pass
+    with third.hold(600, 2_601.0), pytest.raises(Busy, match="holds the run"), first.hold(600, 2_602.0):
+        pass

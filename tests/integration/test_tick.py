@@ -87,7 +87,8 @@ def estate(quick: SandboxProcess) -> dict[str, str]:
     image = base_image(ec2, "tick-base")
     names = {}
     for name, value in (("tick-file", "tick-file"), ("tick-pairs", "tick-pairs"), ("tick-killed", "tick-killed"),
-                        ("tick-s3", "tick-s3")):  # fmt: skip
+                        ("tick-s3", "tick-s3"), ("tick-budget-a", "tick-budget"),
+                        ("tick-budget-b", "tick-budget")):  # fmt: skip
         group(autoscaling, name, launch_template(ec2, name, image), tags={"ep:asg:patch": value})
         names[name] = value
     group(autoscaling, "tick-bystander", launch_template(ec2, "tick-bystander", image))
@@ -109,6 +110,21 @@ def test_a_run_driven_tick_by_tick_from_a_file_ends_as_a_run_does(quick: Sandbox
     assert again.returncode == 0 and json.loads(again.stdout)["groups"] == over["document"]["groups"]
     assert json.loads(Path(state).read_text()) == stored
     assert json.dumps(describe_group(quick.client("autoscaling"), "tick-bystander"), default=str) == before
+
+
+def test_ticks_with_a_time_budget_too_small_for_one_group_still_finish_the_run(quick, estate, tmp_path: Path):
+    """--time-budget is asked between groups: each tick moves one group, says it left the other for the
+    next tick (wait_seconds 0: tick again at once), and the run ends with both groups patched once."""
+    state = str(tmp_path / "run.json")
+    over = tick_until_over(quick, state, "--tag-value", "tick-budget", "--time-budget", "0.001")
+    assert over["codes"][-1] == 0
+    entries = {entry["name"]: entry for entry in over["document"]["groups"]}
+    for name in ("tick-budget-a", "tick-budget-b"):
+        assert_patched_once(quick, name, entries[name])
+    stored = json.loads(Path(state).read_text())
+    assert stored["not_reached"] == [] and stored["ticks"] >= len(over["codes"])
+    text = tick(quick, state, "--tag-value", "tick-budget", "--output", "text")
+    assert text.returncode == 0, "a tick after the run is over exits as it ended"
 
 
 def test_two_ticks_at_once_on_one_state_patch_each_group_once(quick: SandboxProcess, estate, tmp_path: Path):

@@ -140,10 +140,12 @@ patch-timeout = 62
 image-timeout = 63.5
 lease-seconds = 120
 deadline = "2026-12-09T06:00:00Z"
+time-budget = 840
 """,
     )
     config = resolve({}, {}, path)
     assert config.region == "eu-west-1"
+    assert config.time_budget == 840.0
     assert config.profile == "ops"
     assert config.endpoint_url == "http://127.0.0.1:4566"
     assert config.asg_names == ("web",)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asgpatch.run_store import FileStore, MemoryStore, RunStore, StoreConflict, StoreError
+from asgpatch.run_store import Busy, FileStore, MemoryStore, RunStore, StoreConflict, StoreError
 
 
 @pytest.fixture(params=["memory", "file"])
@@ -101,3 +101,35 @@ def test_a_file_store_that_cannot_be_written_says_so(tmp_path: Path) -> None:
         FileStore(directory).load()
     with pytest.raises(StoreError, match="cannot lock the run state"):
         FileStore(tmp_path / "missing" / "run.json").save(b"x", expected=None)
+
+
+def test_one_tick_at_a_time_holds_a_file_run_and_a_dead_holder_gives_it_up(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    store = FileStore(tmp_path / "run.json")
+    twin = FileStore(tmp_path / "run.json")
+    with store.hold(60, 0.0), pytest.raises(Busy, match="another tick holds"), twin.hold(60, 0.0):
+        pass
+    with store.hold(60, 0.0):
+        pass  # released when the tick ends
+    # a tick killed while holding it: the kernel drops its lock with the process, no waiting for a span
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from asgpatch.run_store import FileStore\n"
+        f"with FileStore({str(tmp_path / 'run.json')!r}).hold(3600, 0.0):\n"
+        "    print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with pytest.raises(Busy), store.hold(60, 0.0):
+        pass
+    holder.kill()
+    holder.wait(timeout=10)
+    with store.hold(60, 0.0):
+        pass
+
+
+def test_a_memory_run_is_held_by_one_tick_at_a_time() -> None:
+    store = MemoryStore()
+    with store.hold(60, 0.0), pytest.raises(Busy), store.hold(60, 0.0):
+        pass
+    with store.hold(60, 0.0):
+        pass

@@ -9,13 +9,19 @@ finds the condition failed reads the object back: if it holds exactly this docum
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from asgpatch.aws.api import Api
 from asgpatch.cloud import CloudError
-from asgpatch.run_store import FileStore, StoreConflict, Stored, StoreError
+from asgpatch.run_store import Busy, FileStore, StoreConflict, Stored, StoreError
 
 CONFLICTS = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409", "404"})
 # S3 general purpose bucket names: 3-63 lowercase letters, digits, dots and hyphens, letter or digit at the ends.
@@ -78,6 +84,58 @@ class S3RunStore:
                 f"the run state {self.location} was saved by another invocation since it was loaded"
             ) from None
         return str(answer["ETag"])
+
+    @contextlib.contextmanager
+    def hold(self, span: float, now: float) -> Iterator[None]:
+        key = f"{self.key}.tick"
+        body = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "until": now + span}).encode()
+        self._take(key, body, now)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(CloudError):  # an expired lock is as good as a deleted one
+                self.api.call(self.api.s3.delete_object, Bucket=self.bucket, Key=key)
+
+    def _take(self, key: str, body: bytes, now: float) -> None:
+        try:
+            self._put(key, body, IfNoneMatch="*")
+            return
+        except StoreConflict:
+            pass
+        try:
+            answer = self.api.call(self.api.s3.get_object, Bucket=self.bucket, Key=key)
+            held = answer["Body"].read()
+        except CloudError as error:
+            if error.code in ("NoSuchKey", "404"):  # released meanwhile: the next tick takes it
+                raise Busy(f"another tick was holding the run in {self.location}") from None
+            raise StoreError(f"cannot read the lock {key}: {error}") from None
+        if held == body:
+            return  # our own put, whose answer was lost
+        holder, until = _holder(held)
+        if until > now:
+            when = datetime.fromtimestamp(until, tz=UTC).strftime("%H:%M:%SZ")
+            raise Busy(f"another tick ({holder}) holds the run in {self.location} until {when}")
+        try:
+            self._put(key, body, IfMatch=str(answer["ETag"]))  # expired: its holder is gone; of two, one wins
+        except StoreConflict:
+            raise Busy(f"another tick took over the expired lock on {self.location} first") from None
+
+    def _put(self, key: str, body: bytes, **condition: str) -> None:
+        try:
+            self.api.call(self.api.s3.put_object, Bucket=self.bucket, Key=key, Body=body,
+                          ContentType="application/json", **condition)  # fmt: skip
+        except CloudError as error:
+            if error.code in CONFLICTS:
+                raise StoreConflict(str(error)) from None
+            raise StoreError(f"cannot write the lock {key}: {error}") from None
+
+
+def _holder(body: bytes) -> tuple[str, float]:
+    try:
+        found = json.loads(body)
+        return str(found["holder"]), float(found["until"])
+    except (ValueError, KeyError, TypeError):
+        return "unknown", 0.0  # not a lock asgpatch wrote: treated as expired
 
 
 def store_at(location: str, api: Api) -> S3RunStore | FileStore:
