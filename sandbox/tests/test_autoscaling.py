@@ -34,6 +34,21 @@ def template(ec2: Any, uid: str) -> str:
     return launch_template(ec2, f"lt-{uid}", base_image(ec2, f"base-{uid}"))
 
 
+def test_launches_in_two_regions_at_once_each_go_in_service_in_their_own_region(sandbox, uid):
+    """Each region's launches are its own: a launch due in one region is never looked for in another
+    (which found no such group there and cancelled it, leaving the instance Pending for ever)."""
+    names = {}
+    for region in ("us-east-1", "eu-west-1"):
+        ec2, autoscaling = sandbox.client("ec2", region=region), sandbox.client("autoscaling", region=region)
+        names[region] = group(autoscaling, f"regional-{uid}", launch_template(ec2, f"lt-{uid}", base_image(ec2, uid)))
+        _scale(autoscaling, names[region], 1, min_size=1)
+    sandbox.advance(LAUNCH + 1)
+    for region, name in names.items():
+        found = describe_group(sandbox.client("autoscaling", region=region), name)
+        assert [i["LifecycleState"] for i in found["Instances"]] == ["InService"], region
+        assert found["Instances"][0]["AvailabilityZone"] == f"{region}a"
+
+
 def test_instances_are_pending_until_the_launch_delay_has_passed(sandbox, ec2, autoscaling, template, uid):
     name = group(autoscaling, f"boot-{uid}", template)
     _scale(autoscaling, name, 1, min_size=1)

@@ -60,8 +60,8 @@ def _setting_options(command_name: str) -> Callable[[Callable[..., Any]], Callab
             shown = default_shown(key)
             default = f" [default: {shown}]" if shown is not None else ""
             text = f"{key.help[:1].upper()}{key.help[1:]}{default}."
-            if key.name == "asg":
-                option = click.option("--asg", "asg", multiple=True, metavar="NAME", hidden=hidden,
+            if key.name in ("asg", "region"):
+                option = click.option(key.flag, key.name, multiple=True, metavar=METAVARS[key.name], hidden=hidden,
                                       help=f"Repeatable: {key.help}.")  # fmt: skip
             elif key.name == "no_reboot":
                 option = click.option("--no-reboot/--reboot", "no_reboot", default=None, hidden=hidden,
@@ -92,26 +92,32 @@ def _fail_usage(message: str) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
-def _prepare(flags: dict[str, Any], create_key: bool = False) -> tuple[Any, Any]:
-    """Resolve the configuration, connect and read the state key (creating it for a command that writes
-    state); any problem is exit 2 with one line, before anything is changed."""
+def _prepare(flags: dict[str, Any], create_key: bool = False) -> tuple[Any, Any, Any]:
+    """Resolve the configuration, connect to every region (a shard each: its account read once) and read
+    the state key in each (creating it for a command that writes state); any problem is exit 2 with one
+    line, before anything is changed. Returns the config, the first region's cloud (the run store's and
+    notifications' client) and the shards."""
     from asgpatch.aws import AwsCloud, connect
     from asgpatch.cloud import SetupError
     from asgpatch.config import ConfigError, resolve
+    from asgpatch.shards import Shard
 
     try:
         config = resolve(flags, os.environ)
     except ConfigError as error:
         _fail_usage(str(error))
     _ignored(click.get_current_context().info_name or "", flags)
+    shards = []
     try:
-        clients = connect(config.region, config.profile, config.endpoint_url)
-        cloud = AwsCloud(clients, state_key_parameter=config.state_key_parameter)
-        cloud.check()
-        cloud.prepare_seals(create=create_key)
+        for region in config.regions or (None,):
+            cloud = AwsCloud(connect(region, config.profile, config.endpoint_url),
+                             state_key_parameter=config.state_key_parameter)  # fmt: skip
+            cloud.check()
+            cloud.prepare_seals(create=create_key)
+            shards.append(Shard(cloud, cloud.region, cloud.account))
     except SetupError as error:
         _fail_usage(str(error))
-    return config, cloud
+    return config, shards[0].cloud, tuple(shards)
 
 
 def _emit(report: dict[str, Any], config: Any, console: Any) -> None:
@@ -153,9 +159,9 @@ def plan(**flags: Any) -> None:
     from asgpatch.clock import WallClock
     from asgpatch.naming import new_run_id
 
-    config, cloud = _prepare(flags)
+    config, _, shards = _prepare(flags)
     clock = WallClock()
-    report = _start_or_exit(lambda: runner.plan(cloud, config, new_run_id(clock.now()), clock))
+    report = _start_or_exit(lambda: runner.plan(shards, config, new_run_id(clock.now()), clock))
     _emit(report, config, Console())
 
 
@@ -170,7 +176,7 @@ def run(**flags: Any) -> None:
     from asgpatch.naming import new_run_id
     from asgpatch.report import LiveView
 
-    config, cloud = _prepare(flags, create_key=True)
+    config, cloud, shards = _prepare(flags, create_key=True)
     clock = WallClock()
     run_id = new_run_id(clock.now())
     console = Console(stderr=config.output == "json")
@@ -178,7 +184,7 @@ def run(**flags: Any) -> None:
         try:
             crash = crashpoint.from_environment(os.environ)
             report = _start_or_exit(
-                lambda: runner.run(cloud, config, run_id, clock, on_tick=live.update, on_action=crash)
+                lambda: runner.run(shards, config, run_id, clock, on_tick=live.update, on_action=crash)
             )
         except KeyboardInterrupt:
             live.stop()
@@ -192,7 +198,9 @@ def run(**flags: Any) -> None:
     if config.sns_topic_arn:
         from asgpatch.notify import notify
 
-        for problem in notify(cloud, config.sns_topic_arn, report):
+        topic_region = config.sns_topic_arn.split(":")[3]  # SNS answers for a topic only in its own region
+        notifier = next((shard.cloud for shard in shards if shard.region == topic_region), cloud)
+        for problem in notify(notifier, config.sns_topic_arn, report):
             click.echo(f"asgpatch: notification failed: {problem}", err=True)
     sys.exit(runner.exit_code(report))
 
@@ -212,7 +220,7 @@ def tick(state_location: str, **flags: Any) -> None:
     from asgpatch.clock import WallClock
     from asgpatch.run_store import Busy, StoreError
 
-    config, cloud = _prepare(flags, create_key=True)
+    config, cloud, shards = _prepare(flags, create_key=True)
     clock = WallClock()
     try:
         store = store_at(state_location, cloud.api)
@@ -222,14 +230,14 @@ def tick(state_location: str, **flags: Any) -> None:
     span = config.time_budget + HOLD_MARGIN if config.time_budget is not None else HOLD_WITHOUT_BUDGET
     try:
         with store.hold(span, clock.now()):
-            _tick_held(store, cloud, config, clock)
+            _tick_held(store, shards, config, clock)
     except Busy as error:
         _gone_on(None, config, f"{error}; this tick did nothing")
     except StoreError as error:
         _fail_usage(f"--state: {error}")
 
 
-def _tick_held(store: Any, cloud: Any, config: Any, clock: Any) -> None:
+def _tick_held(store: Any, shards: Any, config: Any, clock: Any) -> None:
     """Load (or start) the run, tick once, save: exits with the tick's code (SystemExit passes the hold's release)."""
     from dataclasses import replace
 
@@ -238,13 +246,14 @@ def _tick_held(store: Any, cloud: Any, config: Any, clock: Any) -> None:
     from asgpatch.naming import new_run_id
     from asgpatch.run_state import RunStateError, decode, encode
     from asgpatch.run_store import StoreConflict, StoreError
+    from asgpatch.starting import start_all
 
-    region = cloud.region
+    given = tuple((shard.account, shard.region) for shard in shards)
     loaded = store.load()
     if loaded is None:
         run_id = new_run_id(clock.now())
-        started = _start_or_exit(lambda: runner.start(cloud, config, run_id, clock))
-        state = replace(runner.new_state(started, config), region=region)
+        started = _start_or_exit(lambda: start_all(shards, config, run_id, clock))
+        state = replace(runner.new_state(started, config), shards=given)
         try:  # recorded before it acts
             version = store.save(encode(state), expected=None)
         except StoreConflict:
@@ -256,8 +265,11 @@ def _tick_held(store: Any, cloud: Any, config: Any, clock: Any) -> None:
             state, version = decode(loaded.document), loaded.version
         except RunStateError as error:
             _fail_usage(f"--state {store.location}: {error}")
-        if state.region and state.region != region:
-            _fail_usage(f"--state {store.location}: run {state.run_id} is in region {state.region}, not {region}")
+        if state.shards and not _same_shards(state.shards, given):
+            covers = ", ".join(region for _, region in state.shards)
+            asked = ", ".join(region for _, region in given)
+            _fail_usage(f"--state {store.location}: run {state.run_id} covers {covers}, not {asked}: "
+                        "give a tick the regions the run started with")  # fmt: skip
     if not state.done:
         crash = crashpoint.from_environment(os.environ)
         out_of_time = None
@@ -267,7 +279,7 @@ def _tick_held(store: Any, cloud: Any, config: Any, clock: Any) -> None:
             ends = time.monotonic() + config.time_budget
             out_of_time = lambda: time.monotonic() >= ends  # noqa: E731 - asked between groups
         try:
-            state = runner.tick_state(state, cloud, clock, on_action=crash, out_of_time=out_of_time)
+            state = runner.tick_state(state, shards, clock, on_action=crash, out_of_time=out_of_time)
         except CloudError as error:  # AWS unreadable for many ticks: nothing saved; the tags keep the truth
             _gone_on(state, config, f"{error}; the tick is dropped, the next one reads the groups again")
         except KeyboardInterrupt:
@@ -280,6 +292,14 @@ def _tick_held(store: Any, cloud: Any, config: Any, clock: Any) -> None:
         except StoreError as error:
             _gone_on(state, config, f"{error}; the next tick takes up from the groups' tags")
     _emit_tick(state, config)
+
+
+def _same_shards(stored: Any, given: Any) -> bool:
+    """The regions a run started with, each in the same account (an account not recorded matches any)."""
+    if sorted(region for _, region in stored) != sorted(region for _, region in given):
+        return False
+    accounts = dict((region, account) for account, region in given)
+    return all(not account or accounts.get(region) == account for account, region in stored)
 
 
 def _gone_on(state: Any, config: Any, message: str) -> NoReturn:
@@ -333,10 +353,10 @@ def recover(**flags: Any) -> None:
     from asgpatch.clock import WallClock
     from asgpatch.naming import new_run_id
 
-    config, cloud = _prepare(flags, create_key=True)
+    config, _, shards = _prepare(flags, create_key=True)
     clock = WallClock()
     console = Console(stderr=config.output == "json")
-    report = _start_or_exit(lambda: runner.recover(cloud, config, new_run_id(clock.now()), clock))
+    report = _start_or_exit(lambda: runner.recover(shards, config, new_run_id(clock.now()), clock))
     _emit(report, config, console)
     sys.exit(runner.exit_code(report))
 
@@ -353,15 +373,21 @@ def status(**flags: Any) -> None:
     from asgpatch.clock import WallClock
     from asgpatch.runner import UsageError
 
-    config, cloud = _prepare(flags)
+    config, _, shards = _prepare(flags)
     clock = WallClock()
 
     def gather() -> dict[str, Any]:
         settings = config.settings
-        discovery = cloud.discover(settings.tag_key, settings.tag_value, config.asg_names)
-        if discovery.missing:
-            raise UsageError(f"no Auto Scaling group named {', '.join(discovery.missing)} in this account and region")
-        return {"rows": group_status.gather(cloud, discovery, clock.now())}
+        found = [(shard, shard.cloud.discover(settings.tag_key, settings.tag_value, config.asg_names))
+                 for shard in shards]  # fmt: skip
+        missing = [name for name in config.asg_names if all(name in d.missing for _, d in found)]
+        if missing:
+            where = "this account and region" if len(shards) == 1 else ", ".join(str(s) for s in shards)
+            raise UsageError(f"no Auto Scaling group named {', '.join(missing)} in {where}")
+        rows = []
+        for shard, discovery in found:
+            rows += group_status.gather(shard.cloud, discovery, clock.now(), shard.account, shard.region)
+        return {"rows": rows}
 
     rows = _start_or_exit(gather)["rows"]
     if config.output == "json":

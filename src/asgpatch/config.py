@@ -38,6 +38,7 @@ from asgpatch.config_values import (
     operation,
     optional_text,
     parameter_name,
+    regions,
     seconds,
     show,
     tag_key,
@@ -59,7 +60,7 @@ class ConfigError(ValueError):
 class RunConfig:
     """Every setting of one `plan` or `run`, resolved and validated."""
 
-    region: str | None = None
+    regions: tuple[str, ...] = ()  # the run's shards, one per region (none given: boto3's chain decides one)
     profile: str | None = None
     endpoint_url: str | None = None
     asg_names: tuple[str, ...] = ()
@@ -73,6 +74,11 @@ class RunConfig:
     settings: Settings = field(default_factory=Settings)
     config_file: str | None = None  # the file that was read, if any
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # key -> "--x", "ASGPATCH_X"...
+
+    @property
+    def region(self) -> str | None:
+        """The first region: what a caller that connects to one connects to."""
+        return self.regions[0] if self.regions else None
 
 
 # --- the keys -------------------------------------------------------------------------------------------------
@@ -99,7 +105,7 @@ class Key:
 _DEFAULTS = Settings()
 
 KEYS: tuple[Key, ...] = (
-    Key("region", optional_text, None, "AWS region (else boto3's chain: AWS_REGION, profile)"),
+    Key("region", regions, (), "AWS region; repeat for a run over several (else boto3's chain: AWS_REGION, profile)"),
     Key("profile", optional_text, None, "AWS profile (else boto3's chain)"),
     Key("endpoint_url", endpoint_url, None, "AWS endpoint, e.g. the sandbox (else AWS_ENDPOINT_URL)"),
     Key("asg", group_names, (), "only these groups (still only if tagged); environment: comma-separated"),
@@ -221,7 +227,7 @@ def _from_flags(flags: Mapping[str, object | None]) -> dict[str, _Given]:
         raise TypeError(f"resolve() got flags that are not settings: {', '.join(unknown)}")
     given: dict[str, _Given] = {}
     for name, value in flags.items():
-        if name in FLAG_ONLY or value is None or (name == "asg" and value in ((), [])):
+        if name in FLAG_ONLY or value is None or (name in ("asg", "region") and value in ((), [])):
             continue  # click gives () for a repeatable option never used
         flag = KEYS_BY_NAME[name].flag
         given[name] = _Given(value, flag, source=flag)
@@ -373,7 +379,7 @@ def _build(values: Mapping[str, Any], path: str | None, sources: Mapping[str, st
         deadline=values["deadline"],
     )
     return RunConfig(
-        region=values["region"],
+        regions=values["region"],
         profile=values["profile"],
         endpoint_url=values["endpoint_url"],
         asg_names=values["asg"],

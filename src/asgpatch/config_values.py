@@ -5,6 +5,7 @@ key and where its value came from."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -218,3 +219,22 @@ def group_names(value: object, from_text: bool) -> tuple[str, ...]:
                 f"{{label}} must list Auto Scaling group names of 1 to {GROUP_NAME_LIMIT} characters (got {{got}})"
             )
     return tuple(dict.fromkeys(item for item in items if isinstance(item, str)))
+
+
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")  # us-east-1, eu-central-2, us-gov-west-1, ap-southeast-5
+
+
+def regions(value: object, from_text: bool) -> tuple[str, ...]:
+    """One region, a list, or comma-separated text; order kept, duplicates dropped."""
+    if isinstance(value, str):
+        items: list[object] = [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise Invalid("{label} must be an AWS region or a list of them (got {got})")
+    if not items:
+        raise Invalid("{label} names no region (got {got})")
+    for item in items:
+        if not isinstance(item, str) or not REGION.match(item.strip()):
+            raise Invalid("{label} must be AWS regions such as us-east-1 (got {got})")
+    return tuple(dict.fromkeys(item.strip() for item in items if isinstance(item, str)))

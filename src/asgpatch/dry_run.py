@@ -33,6 +33,15 @@ class DryRun:
         self.taken: list[Action] = []
         self.leases: dict[str, str | None] = {}  # group -> the lease tag as the kept actions leave it
 
+    @property
+    def region(self) -> str:
+        """The shard it reads: the same as the cloud's, so the run's jobs are found in it."""
+        return str(getattr(self.cloud, "region", "") or "")
+
+    @property
+    def account(self) -> str:
+        return str(getattr(self.cloud, "account", "") or "")
+
     def act(self, action: Action) -> str | int | None:
         self.taken.append(action)
         if isinstance(action, WriteLease):

@@ -262,6 +262,8 @@ class Job:
     # The group that bakes the image this one will launch: one bake per template version and run. This
     # group brings up no instance of its own; it is pointed at that bake's version (memory only).
     bake_with: str | None = None
+    region: str = ""  # the shard the group lives in: a group is (account, region, name) (memory only)
+    account: str = ""
     failures: int = 0  # this job's steps that failed in a row, an input of decide (failures.py; memory only)
     last_error: str = ""  # the error of the last of them (memory only)
 

@@ -55,6 +55,8 @@ class GroupResult:
     capacity: Capacity | None = None
     patches: PatchCounts | None = None  # the patch instance's compliance after the Install
     actions: tuple[str, ...] | None = None  # `plan`: what the run's first ticks do to the group, in words
+    account: str | None = None  # the group's shard: a group is (account, region, name)
+    region: str | None = None
 
 
 def result_from_job(job: Job, capacity: Capacity | None) -> GroupResult:
@@ -76,6 +78,8 @@ def result_from_job(job: Job, capacity: Capacity | None) -> GroupResult:
         version=job.new_version,
         capacity=capacity if capacity is not None else job.original,
         patches=job.patches,
+        account=job.account or None,
+        region=job.region or None,
     )
 
 
@@ -90,6 +94,8 @@ def _group_entry(result: GroupResult) -> dict[str, Any]:
     capacity = result.capacity
     return {
         "name": result.name,
+        "account": result.account,
+        "region": result.region,
         "status": result.status,
         "reason": result.reason or None,
         "instance_id": result.instance_id,

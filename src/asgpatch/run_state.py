@@ -36,9 +36,10 @@ class RunState:
     not_taken: tuple[GroupResult, ...] = ()  # skipped or refused at intake, reported as they were
     last_heartbeat: float | None = None  # when the run last renewed its leases
     observe_errors: int = 0  # consecutive ticks whose batched read failed
-    not_reached: tuple[str, ...] = ()  # groups the last tick's time budget left: the next tick starts with them
+    # (account, region, group) the last tick's time budget left: the next tick starts with them
+    not_reached: tuple[tuple[str, str, str], ...] = ()
     ticks: int = 0
-    region: str | None = None  # the region the run patches: a later tick elsewhere is refused
+    shards: tuple[tuple[str, str], ...] = ()  # (account, region) the run covers: a tick elsewhere is refused
     finished_at: float | None = None  # set once every job is done
     results: tuple[GroupResult, ...] = ()  # the report lines, once finished
 
@@ -96,9 +97,9 @@ def encode(state: RunState) -> bytes:
         "not_taken": [_result(result) for result in state.not_taken],
         "last_heartbeat": state.last_heartbeat,
         "observe_errors": state.observe_errors,
-        "not_reached": list(state.not_reached),
+        "not_reached": [list(place) for place in state.not_reached],
         "ticks": state.ticks,
-        "region": state.region,
+        "shards": [list(shard) for shard in state.shards],
         "finished_at": state.finished_at,
         "results": [_result(result) for result in state.results],
     }
@@ -152,6 +153,12 @@ def _from_schema_1(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "job_fields": names, "jobs": rows}
 
 
+def _read_shards(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    if "shards" in raw:
+        return tuple((str(account), str(region)) for account, region in raw["shards"])
+    return (("", str(raw["region"])),) if raw.get("region") else ()  # schema 1: one region, account unknown
+
+
 def decode(document: bytes) -> RunState:
     try:
         raw = json.loads(document)
@@ -177,9 +184,9 @@ def decode(document: bytes) -> RunState:
             not_taken=tuple(_read_result(result) for result in raw["not_taken"]),
             last_heartbeat=None if raw["last_heartbeat"] is None else float(raw["last_heartbeat"]),
             observe_errors=int(raw["observe_errors"]),
-            not_reached=tuple(str(name) for name in raw.get("not_reached", ())),
+            not_reached=tuple((str(a), str(r), str(g)) for a, r, g in raw.get("not_reached", ())),
             ticks=int(raw["ticks"]),
-            region=raw.get("region"),
+            shards=_read_shards(raw),
             finished_at=None if raw["finished_at"] is None else float(raw["finished_at"]),
             results=tuple(_read_result(result) for result in raw["results"]),
         )

@@ -1,68 +1,54 @@
-"""`plan` and `run` from start to report, given a Cloud: discovery, intake, the engine, the report."""
+"""`plan`, `run` and `recover` from start to report, given the shards a run covers (a bare Cloud is one):
+intake in every shard, the engine, the report. The run's state from tick to tick is ticking.py's."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from asgpatch.actions import Action
 from asgpatch.clock import Clock
-from asgpatch.cloud import Cloud, Discovery
+from asgpatch.cloud import Cloud
 from asgpatch.config import RunConfig
-from asgpatch.decision import Decision
 from asgpatch.dry_run import plan_ticks
-from asgpatch.model import Capacity, GroupView, Job, Outcome, Phase
+from asgpatch.model import Job, Outcome, Phase
 from asgpatch.plan_lines import notes_for, plan_line
-from asgpatch.planning import Estate, Intake, take_in, untrusted_reason
-from asgpatch.report import IN_PROGRESS, GroupResult, build_report, result_from_job
-from asgpatch.run_state import RunState, decode, encode
+from asgpatch.planning import untrusted_reason
+from asgpatch.report import GroupResult, build_report, result_from_job
+from asgpatch.run_state import decode, encode
 from asgpatch.run_store import MemoryStore
 from asgpatch.salvage import Refused, read_state
+from asgpatch.shards import Shard, as_shards
+from asgpatch.starting import Started, UsageError, start, start_all
+from asgpatch.starting import not_taken as _not_taken
 from asgpatch.tick import Engine
+from asgpatch.ticking import final_capacities, new_state, report_of, tick_state
 
 Report = dict[str, Any]
+__all__ = ["Started", "UsageError", "exit_code", "new_state", "plan", "recover", "report_of", "run", "start",
+           "start_all", "tick_state"]  # fmt: skip
 
 
-class UsageError(Exception):
-    """Bad input found while reading the account (e.g. an --asg name that does not exist)."""
+def plan(cloud: Cloud | Sequence[Shard], config: RunConfig, run_id: str, clock: Clock) -> Report:
+    """What `run` would do: its own first ticks in each shard, carried out by an executor that only
+    displays (dry_run.py). Reads only."""
+    lines: list[GroupResult] = []
+    every = start_all(as_shards(cloud), config, run_id, clock)
+    for shard, started in zip(_shards_of(cloud, every), every, strict=True):
+        lines += _plan_lines(shard, started, config, clock)
+    skipped = [line for started in every for line in _not_taken(started, refused="skipped")]
+    started_at = min((s.started_at for s in every), default=clock.now())
+    return build_report(run_id, started_at, clock.now(), lines + skipped)
 
 
-@dataclass(frozen=True)
-class Started:
-    run_id: str
-    started_at: float
-    discovery: Discovery
-    intake: Intake
-    estate: Estate = field(default_factory=Estate)
+def _shards_of(cloud: Cloud | Sequence[Shard], every: Sequence[Started]) -> list[Shard]:
+    shards = {shard.key: shard for shard in as_shards(cloud)}
+    return [shards[(started.account, started.region)] for started in every]
 
 
-def start(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Started:
-    started_at = clock.now()
-    settings = config.settings
-    discovery = cloud.discover(settings.tag_key, settings.tag_value, config.asg_names)
-    if discovery.missing:
-        names = ", ".join(discovery.missing)
-        raise UsageError(f"no Auto Scaling group named {names} in this account and region")
-    in_flight = cloud.in_flight(config.asg_names)
-    estate = read_estate(cloud, [*discovery.groups, *in_flight])
-    intake = take_in(discovery, run_id, settings, in_flight, started_at, estate, trusts=cloud.trusts)
-    return Started(run_id, started_at, discovery, intake, estate)
-
-
-def read_estate(cloud: Cloud, groups: Sequence[GroupView]) -> Estate:
-    """The templates the run's groups name, and every group in the region naming them (a few batched
-    reads; nothing when there is nothing to patch)."""
-    if not groups:
-        return Estate()
-    templates = cloud.template_views(groups)
-    return Estate(templates, cloud.template_users(sorted(templates)) if templates else ())
-
-
-def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
-    """What `run` would do: its own first ticks, carried out by an executor that only displays
-    (dry_run.py). Reads only."""
-    started = start(cloud, config, run_id, clock)
+def _plan_lines(shard: Shard, started: Started, config: RunConfig, clock: Clock) -> list[GroupResult]:
+    cloud = shard.cloud
     planned = plan_ticks(new_state(started, config), cloud, clock, tick_state)
     views = {g.name: g for g in [*started.discovery.groups, *cloud.in_flight(config.asg_names)]}
     hosts = [j.group for j in started.intake.jobs if j.phase is Phase.PENDING and not j.bake_with]
@@ -75,12 +61,13 @@ def plan(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
         notes = "" if group is None else notes_for(
             group, shared, schedules.get(job.group, ()), hooks.get(job.group, ()), config.settings, clock.now()
         )  # fmt: skip
-        lines.append(plan_line(job, planned, group, started.estate.templates, notes, config.concurrency))
-    return build_report(run_id, started.started_at, clock.now(), lines + _skipped(started, refused="skipped"))
+        line = plan_line(job, planned, group, started.estate.templates, notes, config.concurrency)
+        lines.append(replace(line, account=shard.account or None, region=shard.region or None))
+    return lines
 
 
 def run(
-    cloud: Cloud,
+    cloud: Cloud | Sequence[Shard],
     config: RunConfig,
     run_id: str,
     clock: Clock,
@@ -90,7 +77,7 @@ def run(
     """`asgpatch tick` in one process: every tick starts from the stored state (a JSON round trip in
     memory), so the loop proves what a run whose ticks are separate invocations does."""
     store = MemoryStore()
-    store.save(encode(new_state(start(cloud, config, run_id, clock), config)), expected=None)
+    store.save(encode(new_state(start_all(as_shards(cloud), config, run_id, clock), config)), expected=None)
     while True:
         loaded = store.load()
         assert loaded is not None
@@ -103,87 +90,35 @@ def run(
         clock.sleep(state.poll_seconds)
 
 
-def new_state(started: Started, config: RunConfig) -> RunState:
-    """A run about to make its first tick: what intake took on, and what it did not."""
-    return RunState(
-        run_id=started.run_id,
-        started_at=started.started_at,
-        settings=config.settings,
-        concurrency=config.concurrency,
-        poll_seconds=config.poll_seconds,
-        jobs=tuple(started.intake.jobs),
-        not_taken=tuple(_skipped(started)),
-    )
-
-
-def tick_state(
-    state: RunState,
-    cloud: Cloud,
-    clock: Clock,
-    on_action: Callable[[Action], None] | None = None,
-    on_decision: Callable[[str, Decision], None] | None = None,
-    out_of_time: Callable[[], bool] | None = None,
-) -> RunState:
-    """One tick of a run from its stored state to the state to store: an engine built afresh from it.
-    `out_of_time` is the tick's budget (asked between groups; the groups it leaves go first next tick)."""
-    if state.done:
-        return state
-    engine = Engine(
-        cloud, state.settings, clock, state.concurrency, state.poll_seconds, on_action=on_action,
-        on_decision=on_decision, last_heartbeat=state.last_heartbeat, observe_errors=state.observe_errors,
-        out_of_time=out_of_time, start_with=state.not_reached[0] if state.not_reached else None,
-    )  # fmt: skip
-    jobs = engine.tick(state.jobs)
-    ticked = replace(
-        state,
-        jobs=tuple(jobs),
-        last_heartbeat=engine.last_heartbeat,
-        observe_errors=engine.observe_errors,
-        not_reached=engine.not_reached,
-        ticks=state.ticks + 1,
-    )
-    if not all(job.done for job in jobs):
-        return ticked
-    final = _final_capacities(cloud, jobs, clock)
-    results = tuple(result_from_job(job, final.get(job.group)) for job in jobs)
-    return replace(ticked, finished_at=clock.now(), results=results)
-
-
-def _as_it_stands(job: Job) -> GroupResult:
-    if job.done:
-        return result_from_job(job, None)
-    line = result_from_job(replace(job, outcome=None, reason=""), None)
-    return replace(line, status=IN_PROGRESS, reason="; ".join(p for p in (job.phase.value, job.reason) if p))
-
-
-def report_of(state: RunState) -> Report:
-    """The run report: every group's line once the run is over; before that, each job as it stands."""
-    lines = state.results if state.done else tuple(_as_it_stands(job) for job in state.jobs)
-    return build_report(state.run_id, state.started_at, state.finished_at or state.started_at,
-                        [*lines, *state.not_taken])  # fmt: skip
-
-
-def recover(cloud: Cloud, config: RunConfig, run_id: str, clock: Clock) -> Report:
+def recover(cloud: Cloud | Sequence[Shard], config: RunConfig, run_id: str, clock: Clock) -> Report:
     """Put groups a stopped run left in flight back to their recorded state, without patching. A group
     the operator names with --asg is restored from its state tag whatever its seal says (the operator
     vouches for it); otherwise only tags asgpatch sealed on that group are obeyed."""
     started_at = clock.now()
-    groups = cloud.in_flight(config.asg_names)
+    lines: list[GroupResult] = []
+    for shard in as_shards(cloud):
+        lines += _recover_shard(shard, config, run_id, clock, started_at)
+    return build_report(run_id, started_at, clock.now(), lines)
+
+
+def _recover_shard(shard: Shard, config: RunConfig, run_id: str, clock: Clock, now: float) -> list[GroupResult]:
+    cloud, account, region = shard.cloud, shard.account or None, shard.region or None
     jobs, refused = [], []
-    for group in groups:
+    for group in cloud.in_flight(config.asg_names):
         if group.name not in config.asg_names and not cloud.trusts(group):
-            refused.append(GroupResult(group.name, "failed", untrusted_reason(group), capacity=group.capacity))
+            refused.append(GroupResult(group.name, "failed", untrusted_reason(group), capacity=group.capacity,
+                                       account=account, region=region))  # fmt: skip
             continue
-        found = read_state(group, run_id, started_at)
+        found = read_state(group, run_id, now)
         if isinstance(found, Refused):
-            refused.append(GroupResult(group.name, "failed", found.reason, capacity=group.capacity))
+            refused.append(GroupResult(group.name, "failed", found.reason, capacity=group.capacity, account=account,
+                                       region=region))  # fmt: skip
             continue
-        jobs.append(_to_restore(found, run_id, started_at))
+        jobs.append(replace(_to_restore(found, run_id, now), region=shard.region, account=shard.account))
     engine = Engine(cloud, config.settings, clock, config.concurrency, config.poll_seconds)
     finished = engine.run_until_done(jobs)
-    final = _final_capacities(cloud, finished, clock)
-    results = [result_from_job(job, final.get(job.group)) for job in finished]
-    return build_report(run_id, started_at, clock.now(), results + refused)
+    final = final_capacities(cloud, finished, clock)
+    return [result_from_job(job, final.get(job.group)) for job in finished] + refused
 
 
 def _to_restore(job: Job, run_id: str, now: float) -> Job:
@@ -193,22 +128,6 @@ def _to_restore(job: Job, run_id: str, now: float) -> Job:
     outcome = Outcome.PATCHED if patched else Outcome.SKIPPED
     reason = "" if patched else f"recovered: run {job.run_id} stopped in phase {job.phase.value}; not patched"
     return replace(job.at(Phase.RESTORING, now, outcome=outcome, reason=reason), owner=run_id)
-
-
-def _final_capacities(cloud: Cloud, jobs: Sequence[Job], clock: Clock) -> dict[str, Capacity]:
-    """One batched read after the run, so the report shows each group as it really is now."""
-    if not jobs:
-        return {}
-    observations = cloud.observe(jobs, clock.now())
-    return {name: o.group.capacity for name, o in observations.items() if o.group is not None}
-
-
-def _skipped(started: Started, refused: str = "failed") -> list[GroupResult]:
-    """Groups the run did not take on: skipped, and those in flight that are unsafe to touch (a run
-    reports them failed, since they need an operator; a plan, which changes nothing, skipped)."""
-    listed = [("skipped", group, reason) for group, reason in started.intake.skipped]
-    listed += [(refused, group, reason) for group, reason in started.intake.refused]
-    return [GroupResult(group.name, status, reason, capacity=group.capacity) for status, group, reason in listed]
 
 
 def exit_code(report: Report) -> int:

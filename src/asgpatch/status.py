@@ -22,6 +22,8 @@ DAY = 86_400.0
 @dataclass(frozen=True)
 class GroupStatus:
     name: str
+    account: str | None
+    region: str | None
     capacity: str
     template: str | None  # "lt-… $Default → 4"
     image_id: str | None
@@ -30,7 +32,7 @@ class GroupStatus:
     in_flight: str | None  # "run … in phase …", or why the state tag cannot be read
 
 
-def gather(cloud: Cloud, discovery: Discovery, now: float) -> list[GroupStatus]:
+def gather(cloud: Cloud, discovery: Discovery, now: float, account: str = "", region: str = "") -> list[GroupStatus]:
     jobs = [Job(group=g.name, run_id="status") for g in discovery.groups]
     observations = cloud.observe(jobs, now) if jobs else {}
     launched: dict[str, tuple[str, str | None]] = {}
@@ -43,8 +45,9 @@ def gather(cloud: Cloud, discovery: Discovery, now: float) -> list[GroupStatus]:
         template, image_id = launched[group.name]
         image = images.get(image_id or "")
         age = (now - image.created) / DAY if image is not None and image.created is not None else None
-        rows.append(GroupStatus(group.name, str(group.capacity), template, image_id, age,
-                                group.tags.get(RESULT_TAG), _in_flight(group, cloud.trusts(group))))  # fmt: skip
+        rows.append(GroupStatus(group.name, account or None, region or None, str(group.capacity), template,
+                                image_id, age, group.tags.get(RESULT_TAG),
+                                _in_flight(group, cloud.trusts(group))))  # fmt: skip
     return rows
 
 

@@ -27,13 +27,16 @@ class SandboxClock:
         self.sandbox.advance(seconds)
 
 
-def capturing_cloud(sandbox: SandboxProcess) -> tuple[AwsCloud, SandboxClock, list[Request]]:
-    """An AwsCloud on the sandbox whose every request is appended, as sent, to the list returned."""
-    seen: list[Request] = []
+def capturing_cloud(
+    sandbox: SandboxProcess, region: str = "us-east-1", seen: list[Request] | None = None
+) -> tuple[AwsCloud, SandboxClock, list[Request]]:
+    """An AwsCloud on the sandbox in `region` whose every request is appended, as sent, to the list returned
+    (`seen`, when given)."""
+    seen = [] if seen is None else seen
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv("AWS_ACCESS_KEY_ID", "testing")
         environment.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        clients = connect(region="us-east-1", profile=None, endpoint_url=sandbox.url)
+        clients = connect(region=region, profile=None, endpoint_url=sandbox.url)
     for client in (clients.autoscaling, clients.ec2, clients.ssm, clients.sns, clients.ssm_once, clients.elbv2,
                    clients.elb, clients.probe):  # fmt: skip
         service = client.meta.service_model.service_name

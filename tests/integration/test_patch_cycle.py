@@ -111,8 +111,9 @@ def test_the_run_exits_zero_and_prints_one_json_document(account):
     assert_matches_schema(report, "report")
     assert set(report) == {"run_id", "started_at", "finished_at", "groups"}
     for entry in report["groups"]:
-        assert set(entry) == {"name", "status", "reason", "instance_id", "image_id", "launch_template", "capacity",
-                              "patches", "actions"}  # fmt: skip
+        assert set(entry) == {"name", "account", "region", "status", "reason", "instance_id", "image_id",
+                              "launch_template", "capacity", "patches", "actions"}  # fmt: skip
+        assert (entry["account"], entry["region"]) == ("123456789012", "us-east-1")
         assert entry["actions"] is None, "a run's report lists no planned actions"
 
 

@@ -181,6 +181,8 @@ def test_a_run_kept_for_one_region_is_not_ticked_in_another(quick: SandboxProces
     state = str(tmp_path / "run.json")
     first = tick(quick, state, "--tag-value", "tick-nothing-tagged")
     assert first.returncode == 0, first.stderr  # nothing tagged: the run is over at once
-    assert json.loads(Path(state).read_text())["region"] == "us-east-1"
+    assert json.loads(Path(state).read_text())["shards"] == [["123456789012", "us-east-1"]]
     elsewhere = tick(quick, state, "--region", "eu-west-1")
-    assert elsewhere.returncode == 2 and "is in region us-east-1, not eu-west-1" in elsewhere.stderr
+    assert elsewhere.returncode == 2 and "covers us-east-1, not eu-west-1" in elsewhere.stderr
+    more = tick(quick, state, "--region", "us-east-1", "--region", "eu-west-1")
+    assert more.returncode == 2 and "covers us-east-1, not us-east-1, eu-west-1" in more.stderr

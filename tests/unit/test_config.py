@@ -31,7 +31,7 @@ def error_of(flags=None, environ=None, config_file=None) -> str:
 def test_nothing_given_gives_the_documented_defaults():
     config = resolve({}, {}, None)
     assert config == RunConfig(
-        region=None,
+        regions=(),
         profile=None,
         endpoint_url=None,
         asg_names=(),
@@ -277,7 +277,7 @@ def test_poll_seconds_not_a_number():
         ({"ASGPATCH_NO_REBOOT": "maybe"}, "ASGPATCH_NO_REBOOT must be true or false (got 'maybe')"),
         ({"ASGPATCH_TAG_KEY": "   "}, "the tag key must not be empty (ASGPATCH_TAG_KEY is '   ')"),
         ({"ASGPATCH_ASG": " , "}, "ASGPATCH_ASG names no Auto Scaling group (got ' , ')"),
-        ({"ASGPATCH_REGION": " "}, "ASGPATCH_REGION must not be blank (got ' ')"),
+        ({"ASGPATCH_REGION": " "}, "ASGPATCH_REGION names no region (got ' ')"),
         (
             {"ASGPATCH_ENDPOINT_URL": "localhost:4566"},
             "ASGPATCH_ENDPOINT_URL must be an http:// or https:// URL (got 'localhost:4566')",

@@ -61,6 +61,8 @@ def test_report_shape_key_for_key():
         "groups": [
             {
                 "name": "web",
+                "account": None,
+                "region": None,
                 "status": "patched",
                 "reason": None,
                 "instance_id": "i-0abc",
@@ -72,6 +74,8 @@ def test_report_shape_key_for_key():
             },
             {
                 "name": "batch",
+                "account": None,
+                "region": None,
                 "status": "failed",
                 "reason": "patch command Failed",
                 "instance_id": "i-0def",
@@ -85,7 +89,8 @@ def test_report_shape_key_for_key():
     }
     assert list(report) == ["run_id", "started_at", "finished_at", "groups"]
     assert list(report["groups"][0]) == [
-        "name", "status", "reason", "instance_id", "image_id", "launch_template", "capacity", "patches", "actions"
+        "name", "account", "region", "status", "reason", "instance_id", "image_id", "launch_template", "capacity",
+        "patches", "actions",
     ]  # fmt: skip
 
 

@@ -72,7 +72,7 @@ def group(
         MaxSize=max_size,
         DesiredCapacity=desired,
         LaunchTemplate=spec,
-        AvailabilityZones=["us-east-1a"],
+        AvailabilityZones=[f"{autoscaling.meta.region_name}a"],  # the client's region: groups in any region
         Tags=[
             {"Key": k, "Value": v, "PropagateAtLaunch": False, "ResourceId": name, "ResourceType": "auto-scaling-group"}
             for k, v in (tags or {}).items()

@@ -84,11 +84,11 @@ class SandboxProcess:
         self.stop()
 
     # clients and control -------------------------------------------------------------------
-    def client(self, service: str, config: Config | None = None) -> Any:
+    def client(self, service: str, config: Config | None = None, region: str = REGION) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.url,
-            region_name=REGION,
+            region_name=region,
             config=config or self.client_config or Config(retries={"mode": "standard", "max_attempts": 5}),
             **DUMMY_CREDENTIALS,
         )

@@ -43,11 +43,24 @@ class AwsCloud:
         state_key_parameter: str = DEFAULT_PARAMETER,
     ) -> None:
         self.clients = clients
+        self._account: str | None = None
         self.api = Api(clients, Caller(sleep=sleep, attempts=attempts), StateKey(state_key_parameter))
 
     @property
     def region(self) -> str:
         return str(self.clients.autoscaling.meta.region_name)
+
+    @property
+    def account(self) -> str:
+        """The account the credentials act in (STS GetCallerIdentity, which needs no permission), read once:
+        a group is (account, region, name)."""
+        if self._account is None:
+            try:
+                answer = self.api.call(self.clients.sts.get_caller_identity)
+            except CloudError as error:
+                raise SetupError(f"cannot tell which account the credentials are for: {error}") from None
+            self._account = str(answer["Account"])
+        return self._account
 
     def check(self) -> None:
         self.clients.check()

@@ -53,6 +53,7 @@ class Clients:
     elbv2: Any = None  # target groups: instances a scale-out launched during the window are registered
     elb: Any = None  # Classic Load Balancers, the same
     s3: Any = None  # the run store, for `s3://` run states (aws/run_store.py)
+    sts: Any = None  # which account the credentials act in
 
     @property
     def endpoint_url(self) -> str:
@@ -111,4 +112,5 @@ def connect(region: str | None, profile: str | None, endpoint_url: str | None, m
         elbv2=client("elbv2"),
         elb=client("elb"),
         s3=client("s3"),
+        sts=client("sts"),
     )

@@ -45,6 +45,7 @@ class Launch:
     ready_at: float
     fails: bool
     activity: dict[str, Any]
+    region: str = "us-east-1"  # a group is found again in its own region's backend only
 
 
 @dataclass
@@ -59,7 +60,7 @@ class AutoScalingWorld:
         return self.world.part(ScalingActivities)
 
     def advance(self, region: str, now: float) -> None:
-        due = [launch for launch in self.launches.values() if launch.ready_at <= now]
+        due = [launch for launch in self.launches.values() if launch.ready_at <= now and launch.region == region]
         if not due:
             return
         backend = self.world.autoscaling(region)
@@ -160,7 +161,9 @@ def _launching(group: Any, state: Any, description: str) -> None:
     )
     fails = group_failure(group, "launch") == "fail"
     ready_at = world.clock.now() + world.timings.launch_seconds
-    asg_world.launches[state.instance.id] = Launch(state.instance.id, group.name, ready_at, fails, activity)
+    asg_world.launches[state.instance.id] = Launch(
+        state.instance.id, group.name, ready_at, fails, activity, group.region
+    )
 
 
 def run_for_group(group: Any, count: int, propagated_tags: dict[str, str], *, lifecycle: str) -> list[Any]:
