@@ -150,62 +150,7 @@ KEYS: tuple[Key, ...] = (
     ),
 )
 KEYS_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
-
-# The settings each command uses: its --help lists those and no others. A command still accepts the
-# rest (hidden, with a note on stderr that they are ignored), so a script passing one command's flags to
-# another keeps working. `plan` takes everything that shapes the run it plans, not what only the run
-# itself does over time (waiting between ticks, notifying).
-_CONNECTION = ("region", "profile", "endpoint_url")
-_EVERY = tuple(key.name for key in KEYS)
-# fmt: off
-COMMAND_KEYS: Mapping[str, tuple[str, ...]] = {
-    "run": tuple(name for name in _EVERY if name != "time_budget"),
-    "tick": _EVERY,
-    "plan": tuple(name for name in _EVERY if name not in ("poll_seconds", "sns_topic_arn", "time_budget")),
-    "recover": (*_CONNECTION, "asg", "concurrency", "poll_seconds", "output", "report", "state_key_parameter",
-                "launch_timeout", "lease_seconds"),
-    "status": (*_CONNECTION, "asg", "tag_key", "tag_value", "output", "state_key_parameter"),
-}
-# fmt: on
-METAVARS: Mapping[str, str] = {
-    "region": "REGION",
-    "profile": "NAME",
-    "endpoint_url": "URL",
-    "asg": "NAME",
-    "tag_key": "KEY",
-    "tag_value": "VALUE",
-    "concurrency": "N",
-    "poll_seconds": "SECONDS",
-    "output": "[text|json]",
-    "report": "FILE",
-    "sns_topic_arn": "ARN",
-    "state_key_parameter": "NAME",
-    "operation": "Install",
-    "reboot_option": "[RebootIfNeeded|NoReboot]",
-    "compliance": "[required|report]",
-    "launch_timeout": "SECONDS",
-    "ssm_timeout": "SECONDS",
-    "patch_timeout": "SECONDS",
-    "image_timeout": "SECONDS",
-    "lease_seconds": "SECONDS",
-    "deadline": "TIME",
-    "time_budget": "SECONDS",
-}  # fmt: skip
-
-
-def default_shown(key: Key) -> str | None:
-    """A key's default as --help shows it, with its unit ("900 s (15 min)"); None when boto3 or nothing decides."""
-    if key.default is None or key.default == ():
-        return None
-    text = _default_text(key.default)
-    if METAVARS.get(key.name) == "SECONDS" and isinstance(key.default, (int, float)):
-        minutes = key.default / 60
-        return f"{text} s" + (f" ({minutes:g} min)" if key.default >= 60 and minutes.is_integer() else "")
-    return text
-
-
 FLAG_ONLY = frozenset({"config"})  # accepted in `flags`, not a setting of its own
-
 
 # --- reading each source --------------------------------------------------------------------------------------
 
@@ -405,12 +350,12 @@ def describe_sources() -> str:
         "",
     ]
     for key in KEYS:
-        default = "-" if key.default is None or key.default == () else _default_text(key.default)
+        default = "-" if key.default is None or key.default == () else default_text(key.default)
         lines.append(f"  {key.flag:<18} {key.env:<25} {key.name:<15} default {default:<15} {key.help}")
     return "\n".join(lines)
 
 
-def _default_text(value: object) -> str:
+def default_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from asgpatch.cli import cli
-from asgpatch.config import COMMAND_KEYS, KEYS, KEYS_BY_NAME
+from asgpatch.cli_options import COMMAND_KEYS
+from asgpatch.config import KEYS, KEYS_BY_NAME
 
 COMMANDS = ("plan", "run", "tick", "recover", "status")
 
