@@ -63,13 +63,14 @@ class Engine:
                    for job in jobs}  # fmt: skip
         self.not_reached = ()
         order = self._rotated(jobs)
+        moved = False
         for index, job in enumerate(order):
-            if index > 0 and self.out_of_time is not None and self.out_of_time():
-                self.not_reached = tuple(j.group for j in order[index:] if not updated[j.group].done)
-                break  # at least one group a tick: a run always moves
             current = updated[job.group]
             if current.done:
                 continue
+            if moved and self.out_of_time is not None and self.out_of_time():
+                self.not_reached = tuple(j.group for j in order[index:] if not updated[j.group].done)
+                break  # at least one group stepped a tick: a run always moves
             observation = seen.get(job.group)
             if observation is None:  # not admitted this tick: only the deadline can end it
                 late = not_started_in_time(current, self.settings, now)
@@ -78,6 +79,7 @@ class Engine:
             if current.bake_with:
                 observation = replace(observation, bake=updated.get(current.bake_with))
             updated[job.group] = self._step(current, observation)
+            moved = True
         result = [updated[job.group] for job in jobs]
         self._heartbeat(result, now)
         return result
