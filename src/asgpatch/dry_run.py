@@ -94,7 +94,6 @@ class DryRun:
 
 @dataclass(frozen=True)
 class Planned:
-    before: tuple[Job, ...]  # the jobs as the run starts them
     after: Mapping[str, Job]  # each job as the planned ticks leave it
     actions: Mapping[str, tuple[Action, ...]]  # each group's actions over the planned ticks, in order
     taken: tuple[Action, ...]  # every action of the first ticks, in the order the run takes them
@@ -125,7 +124,7 @@ def plan_ticks(state: RunState, cloud: Cloud, clock: Clock, tick: Ticker) -> Pla
         ticked = _ticks(wide, DryRun(cloud), clock, tick, record_later, PLANNED_TICKS)
         after.update({job.group: job for job in ticked.jobs if job.group in queued})
         actions.update({group: later[group] for group in queued})
-    return Planned(state.jobs, after, {g: tuple(listed) for g, listed in actions.items()}, taken, queued)
+    return Planned(after, {g: tuple(listed) for g, listed in actions.items()}, taken, queued)
 
 
 def _ticks(state: RunState, cloud: Cloud, clock: Clock, tick: Ticker, record: Callable[[str, Decision], None],
