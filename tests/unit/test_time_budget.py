@@ -92,3 +92,23 @@ def test_a_budget_already_spent_still_moves_one_group_a_tick_and_the_run_ends():
     assert all(len(order) <= 1 for order in orders)
     assert {order[0] for order in orders if order} == set(NAMES), "no group starved"
     assert {result.status for result in final.results} == {"patched"}
+
+
+def test_a_spent_budget_still_steps_a_group_when_the_first_in_order_is_finished_or_waiting_for_a_place():
+    """Progress is a group stepped, not a group looked at: with --concurrency 1 and the budget spent, a
+    finished group or one waiting for a place first in order does not end the tick before it moves."""
+    clock = FakeClock()
+    cloud = estate(clock)
+    config = RunConfig(poll_seconds=10, concurrency=1)
+    current = runner.new_state(runner.start(cloud, config, RUN, clock), config)
+    stepped: list[int] = []
+    for _ in range(400):
+        order: list[str] = []
+        current = runner.tick_state(current, cloud, clock, out_of_time=lambda: True,
+                                    on_decision=lambda group, decision, order=order: order.append(group))  # fmt: skip
+        stepped.append(len(order))
+        if current.done:
+            break
+        clock.sleep(3 if current.not_reached else current.poll_seconds)
+    assert current.done and {r.status for r in current.results} == {"patched"}
+    assert min(stepped[:-1]) >= 1, "every tick stepped a group"
