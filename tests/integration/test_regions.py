@@ -141,3 +141,39 @@ def test_a_tick_driven_run_over_two_regions_ends_with_each_region_patched(quick:
     }
     stored = json.loads(Path(state).read_text())
     assert stored["shards"] == [["123456789012", region] for region in REGIONS]
+
+
+class Stop(Exception):
+    """The run is stopped once both regions' groups are scaled up."""
+
+
+def test_recover_over_two_regions_puts_each_region_back(sandbox: SandboxProcess) -> None:
+    build(sandbox, "recover-regions", ())
+    shards, clock = [], None
+    for region in REGIONS:
+        cloud, clock, _ = capturing_cloud(sandbox, region)
+        shards.append(Shard(cloud, region, cloud.account))
+    assert clock is not None
+    settings = Settings(tag_key="ep:asg:patch", tag_value="recover-regions", lease_seconds=60)
+    scaled: list[str] = []
+
+    def stop_once_both_scaled(action: object) -> None:
+        if type(action).__name__ == "SetCapacity":
+            scaled.append(getattr(action, "group", ""))
+            if len(scaled) == len(REGIONS):
+                raise Stop
+
+    with pytest.raises(Stop):
+        runner.run(shards, RunConfig(poll_seconds=20, settings=settings), "20261209T040000Z-6e6e", clock,
+                   on_action=stop_once_both_scaled)  # fmt: skip
+    for region in REGIONS:
+        found = describe_group(sandbox.client("autoscaling", region=region), f"recover-regions-{region}")
+        assert found["DesiredCapacity"] == 1 and "asgpatch:state" in {t["Key"] for t in found["Tags"]}
+    sandbox.advance(settings.lease_seconds + 1)
+    report = runner.recover(shards, RunConfig(poll_seconds=20, settings=settings), "20261209T050000Z-6e6e", clock)
+    assert_matches_schema(report, "report")
+    assert {(g["region"], g["name"]) for g in report["groups"]} == {(r, f"recover-regions-{r}") for r in REGIONS}
+    for region in REGIONS:
+        found = describe_group(sandbox.client("autoscaling", region=region), f"recover-regions-{region}")
+        assert (found["MinSize"], found["MaxSize"], found["DesiredCapacity"]) == (0, 2, 0), region
+        assert found["SuspendedProcesses"] == [] and "asgpatch:state" not in {t["Key"] for t in found["Tags"]}
