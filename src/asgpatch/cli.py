@@ -17,9 +17,6 @@ from asgpatch import __version__
 from asgpatch.cli_common import fail_usage, start_or_exit
 from asgpatch.cli_options import ignored, setting_options
 
-HOLD_MARGIN = 60.0  # `tick --time-budget`: how long past its budget another tick waits for it to be gone
-HOLD_WITHOUT_BUDGET = 900.0  # without one (S3 only: a file's lock dies with its process)
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="asgpatch")
@@ -49,27 +46,20 @@ def _prepare(flags: dict[str, Any], create_key: bool = False) -> tuple[Any, Any,
     the state key in each (creating it for a command that writes state); any problem is exit 2 with one
     line, before anything is changed. Returns the config, the first region's cloud (the run store's and
     notifications' client) and the shards."""
-    from asgpatch.aws import AwsCloud, connect
+    from asgpatch.aws.shards import connect_shards
     from asgpatch.cloud import SetupError
     from asgpatch.config import ConfigError, resolve
-    from asgpatch.shards import Shard
 
     try:
         config = resolve(flags, os.environ)
     except ConfigError as error:
         fail_usage(str(error))
     ignored(click.get_current_context().info_name or "", flags)
-    shards = []
     try:
-        for region in config.regions or (None,):
-            cloud = AwsCloud(connect(region, config.profile, config.endpoint_url),
-                             state_key_parameter=config.state_key_parameter)  # fmt: skip
-            cloud.check()
-            cloud.prepare_seals(create=create_key)
-            shards.append(Shard(cloud, cloud.region, cloud.account))
+        shards = connect_shards(config, create_key)
     except SetupError as error:
         fail_usage(str(error))
-    return config, shards[0].cloud, tuple(shards)
+    return config, shards[0].cloud, shards
 
 
 def _emit(report: dict[str, Any], config: Any, console: Any) -> None:
@@ -114,7 +104,7 @@ def run(**flags: Any) -> None:
     from asgpatch.naming import new_run_id
     from asgpatch.report import LiveView
 
-    config, cloud, shards = _prepare(flags, create_key=True)
+    config, _, shards = _prepare(flags, create_key=True)
     clock = WallClock()
     run_id = new_run_id(clock.now())
     console = Console(stderr=config.output == "json")
@@ -135,10 +125,9 @@ def run(**flags: Any) -> None:
     _emit(report, config, console)
     if config.sns_topic_arn:
         from asgpatch.notify import notify
+        from asgpatch.shards import notifier
 
-        topic_region = config.sns_topic_arn.split(":")[3]  # SNS answers for a topic only in its own region
-        notifier = next((shard.cloud for shard in shards if shard.region == topic_region), cloud)
-        for problem in notify(notifier, config.sns_topic_arn, report):
+        for problem in notify(notifier(shards, config.sns_topic_arn), config.sns_topic_arn, report):
             click.echo(f"asgpatch: notification failed: {problem}", err=True)
     sys.exit(runner.exit_code(report))
 
@@ -155,25 +144,15 @@ def tick(state_location: str, **flags: Any) -> None:
     first). The run's settings are those it started with.
     """
     from asgpatch.aws.run_store import store_at
-    from asgpatch.cli_tick import gone_on, tick_held
+    from asgpatch.cli_tick import run_tick
     from asgpatch.clock import WallClock
-    from asgpatch.run_store import Busy, StoreError
 
     config, cloud, shards = _prepare(flags, create_key=True)
-    clock = WallClock()
     try:
         store = store_at(state_location, cloud.api)
     except ValueError as error:
         fail_usage(f"--state: {error}")
-    # One tick at a time acts on a run: held before it is loaded, so a twin never acts on the same state.
-    span = config.time_budget + HOLD_MARGIN if config.time_budget is not None else HOLD_WITHOUT_BUDGET
-    try:
-        with store.hold(span, clock.now()):
-            tick_held(store, shards, config, clock)
-    except Busy as error:
-        gone_on(None, config, f"{error}; this tick did nothing")
-    except StoreError as error:
-        fail_usage(f"--state: {error}")
+    run_tick(store, shards, config, WallClock())
 
 
 @cli.command()

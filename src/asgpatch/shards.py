@@ -47,3 +47,11 @@ def shard_of(job: Job, shards: Sequence[Shard]) -> Shard:
     if len(shards) == 1 and not job.region:
         return shards[0]  # a job recorded before runs knew their shards
     raise LookupError(f"group {job.group} is in {job.account or '?'}/{job.region or '?'}, not in this run's shards")
+
+
+def notifier(shards: Sequence[Shard], topic_arn: str) -> Cloud:
+    """The shard that publishes to an SNS topic: SNS answers for a topic only in the topic's own region
+    (its ARN's fourth field); when that is none of the run's, the first."""
+    parts = topic_arn.split(":")
+    region = parts[3] if len(parts) > 3 else ""
+    return next((shard.cloud for shard in shards if shard.region == region), shards[0].cloud)

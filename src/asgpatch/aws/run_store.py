@@ -85,6 +85,16 @@ class S3RunStore:
             ) from None
         return str(answer["ETag"])
 
+    def write_beside(self, suffix: str, document: bytes) -> str:
+        """Another object next to the state (`<key><suffix>`, e.g. the run's report); its location."""
+        key = f"{self.key}{suffix}"
+        try:
+            self.api.call(self.api.s3.put_object, Bucket=self.bucket, Key=key, Body=document,
+                          ContentType="application/json")  # fmt: skip
+        except CloudError as error:
+            raise StoreError(f"cannot write s3://{self.bucket}/{key}: {error}") from None
+        return f"s3://{self.bucket}/{key}"
+
     @contextlib.contextmanager
     def hold(self, span: float, now: float) -> Iterator[None]:
         key = f"{self.key}.tick"
