@@ -20,7 +20,7 @@ from typing import Any
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 PREFIX = {"autoscaling": "autoscaling", "ec2": "ec2", "ssm": "ssm", "sns": "sns",
-          "elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing"}  # fmt: skip
+          "elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing", "s3": "s3"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,10 @@ def authorizations(
             context["aws:TagKeys"] = [t["Key"] for t in params.get("Tags", [])]
         found = [Authorization(action, ("*",), context)]
         if operation == "UpdateAutoScalingGroup" and ("LaunchTemplate" in params or "MixedInstancesPolicy" in params):
-            found.append(Authorization("ec2:RunInstances"))
+            # the sandbox's templates (builders.template_data) name an instance profile and tag instances
+            role = f"arn:aws:iam::{ACCOUNT}:role/your-instance-role"
+            found += [Authorization("ec2:RunInstances"), Authorization("ec2:CreateTags"),
+                      Authorization("iam:PassRole", (role,), {"iam:PassedToService": "ec2.amazonaws.com"})]  # fmt: skip
         return found
     if operation == "CreateImage":
         created = {"ec2:CreateAction": "CreateImage"}
@@ -116,6 +119,11 @@ def authorizations(
     if operation in ("GetParameter", "PutParameter"):
         name = str(params["Name"])
         return [Authorization(action, (f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{name.lstrip('/')}",))]
+    if service == "s3":
+        found = [Authorization(action, (f"arn:aws:s3:::{params['Bucket']}/{params['Key']}",))]
+        if operation == "GetObject":  # what S3 needs to answer a missing object with 404, not 403
+            found.append(Authorization("s3:ListBucket", (f"arn:aws:s3:::{params['Bucket']}",)))
+        return found
     if operation == "Publish":
         return [Authorization(action, (str(params["TopicArn"]),))]
     return [Authorization(action)]

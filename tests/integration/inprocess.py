@@ -38,7 +38,7 @@ def capturing_cloud(
         environment.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         clients = connect(region=region, profile=None, endpoint_url=sandbox.url)
     for client in (clients.autoscaling, clients.ec2, clients.ssm, clients.sns, clients.ssm_once, clients.elbv2,
-                   clients.elb, clients.probe):  # fmt: skip
+                   clients.elb, clients.probe, clients.s3):  # fmt: skip
         service = client.meta.service_model.service_name
 
         def capture(params: dict[str, Any], model: Any, service: str = service, **_: Any) -> None:

@@ -1,6 +1,8 @@
 """The policy in docs/iam.md against every request the engine really makes (captured in process, on the
 sandbox): all allowed for a tagged group and for a group in flight whose patch tag was removed — its
-restore by `run` and by `recover` — and no mutation allowed on a group asgpatch holds no state on."""
+restore by `run` and by `recover` — and no mutation allowed on a group asgpatch holds no state on.
+The policy is built from the adapter's declarations (asgpatch.aws.policy): the page must be that
+policy, and the policy must grant no mutating action that none of these runs was authorized for."""
 
 from __future__ import annotations
 
@@ -11,12 +13,18 @@ from typing import Any
 import pytest
 
 from asgpatch import runner
-from asgpatch.actions import Action, SetCapacity
+from asgpatch.actions import Action, SendPatchCommand, SetCapacity
+from asgpatch.aws.permissions import mutating
+from asgpatch.aws.policy import policy
+from asgpatch.aws.run_store import S3RunStore
 from asgpatch.config import RunConfig
 from asgpatch.model import Settings
+from asgpatch.notify import notify
+from asgpatch.one_tick import tick_once
+from asgpatch.shards import Shard
 from asgpatch_sandbox.builders import base_image, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
-from tests.iam_policy import denied, documented_policy
+from tests.iam_policy import authorizations, denied, documented_policy
 from tests.integration.inprocess import capturing_cloud
 
 POLICY = documented_policy(Path(__file__).resolve().parents[2] / "docs" / "iam.md")
@@ -63,9 +71,96 @@ def calls(sandbox: SandboxProcess) -> Iterator[dict[str, list[tuple[str, str, di
     sandbox.advance(CONFIG.settings.lease_seconds + 1)
     runner.recover(cloud, narrowed, "20261201T060000Z-3c3c", clock)
     found["in-flight"] = list(seen)
+    found["ticked"] = ticked_through_s3(sandbox)
+    found["failures"] = failures_and_scale_out(sandbox)
     found_groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["iam-in-flight"])
     assert found_groups["AutoScalingGroups"][0]["DesiredCapacity"] == 0, "recover put it back"
     yield found
+
+
+def ticked_through_s3(sandbox: SandboxProcess) -> list[tuple[str, str, dict[str, Any]]]:
+    """A run ticked to its end through an S3 run state, as the deployed Lambda runs it."""
+    ec2, autoscaling = sandbox.client("ec2"), sandbox.client("autoscaling")
+    group(autoscaling, "iam-ticked", launch_template(ec2, "iam-ticked", base_image(ec2, "iam-ticked")),
+          tags={"ep:asg:patch": "iam"})  # fmt: skip
+    sandbox.client("s3").create_bucket(Bucket="my-asgpatch-runs")
+    cloud, clock, seen = capturing_cloud(sandbox)
+    config = CONFIG.__class__(**{**CONFIG.__dict__, "asg_names": ("iam-ticked",)})
+    store = S3RunStore(cloud.api, "my-asgpatch-runs", "runs/20261201T070000Z-4d4d.json")
+    shards = (Shard(cloud, "us-east-1", "123456789012"),)
+    for _ in range(200):
+        ticked = tick_once(store, shards, config, clock, lambda: False)
+        if not ticked.goes_on:
+            break
+        clock.sleep(config.poll_seconds)
+    assert not ticked.goes_on, "the ticked run ended"
+    return list(seen)
+
+
+def failures_and_scale_out(sandbox: SandboxProcess) -> list[tuple[str, str, dict[str, Any]]]:
+    """The calls only failures and load balancers make: an image that fails (deregistered), a patch that
+    hangs (cancelled), and a group behind a target group and a Classic Load Balancer that scales out
+    while it is patched (the new instance registered by the restore)."""
+    ec2, autoscaling = sandbox.client("ec2"), sandbox.client("autoscaling")
+    image = base_image(ec2, "iam-failures")
+    for name, failure in (("iam-image-fails", "sandbox:image"), ("iam-patch-hangs", "sandbox:patch")):
+        group(autoscaling, name, launch_template(ec2, name, image),
+              tags={"ep:asg:patch": "iam", failure: "fail" if failure == "sandbox:image" else "hang"})  # fmt: skip
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    arn = sandbox.client("elbv2").create_target_group(Name="iam-tg", Protocol="HTTP", Port=80, VpcId=vpc)[
+        "TargetGroups"][0]["TargetGroupArn"]  # fmt: skip
+    sandbox.client("elb").create_load_balancer(
+        LoadBalancerName="iam-clb", AvailabilityZones=["us-east-1a"],
+        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
+    )  # fmt: skip
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="iam-balanced", MinSize=1, MaxSize=4, DesiredCapacity=1, AvailabilityZones=["us-east-1a"],
+        LaunchTemplate={"LaunchTemplateId": launch_template(ec2, "iam-balanced", image), "Version": "1"},
+        TargetGroupARNs=[arn], LoadBalancerNames=["iam-clb"],
+        Tags=[{"Key": "ep:asg:patch", "Value": "iam", "PropagateAtLaunch": False}],
+    )  # fmt: skip
+    sandbox.advance(5)
+
+    def scale_out_while_patching(action: Action) -> None:
+        if isinstance(action, SendPatchCommand) and "iam-balanced" in action.comment:
+            found = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["iam-balanced"])
+            desired = found["AutoScalingGroups"][0]["DesiredCapacity"]
+            autoscaling.set_desired_capacity(AutoScalingGroupName="iam-balanced", DesiredCapacity=desired + 1)
+
+    names = ("iam-image-fails", "iam-patch-hangs", "iam-balanced")
+    config = CONFIG.__class__(**{**CONFIG.__dict__, "asg_names": names})
+    cloud, clock, seen = capturing_cloud(sandbox)
+    report = runner.run(cloud, config, "20261201T080000Z-5e5e", clock, on_action=scale_out_while_patching)
+    notify(cloud, CONFIG.sns_topic_arn or "", report)  # as the CLI and the Lambda do at the end of a run
+    statuses = {g["name"]: g["status"] for g in report["groups"]}
+    assert statuses["iam-balanced"] == "patched" and statuses["iam-image-fails"] == "failed", statuses
+    return list(seen)
+
+
+def test_the_page_shows_the_policy_the_adapter_declares():
+    assert policy() == POLICY, "docs/iam.md is not the declared policy: python -m asgpatch.aws.policy prints it"
+
+
+def test_the_policy_grants_no_mutation_the_engine_never_makes(calls):
+    """Derived from the runs above: every mutating action granted was needed by one of their requests."""
+    authorized = {a.action for c in calls.values() for service, operation, params in c
+                  for a in authorizations(service, operation, params, {"ep:asg:patch": "true"})}  # fmt: skip
+    granted = {action for statement in POLICY["Statement"] for action in
+               ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}  # fmt: skip
+    assert {a for a in granted if mutating(a)} - authorized == set()
+    assert authorized - granted == set(), "every action the runs needed is granted"
+
+
+def test_every_call_of_a_ticked_run_through_s3_is_allowed(calls):
+    made = {c[:2] for c in calls["ticked"]}
+    assert {("s3", "GetObject"), ("s3", "PutObject"), ("s3", "DeleteObject")} <= made
+    assert denied(POLICY, calls["ticked"], {"ep:asg:patch": "true"}) == []
+
+
+def test_every_call_failures_and_load_balancers_make_is_allowed(calls):
+    made = {c[1] for c in calls["failures"]}
+    assert {"DeregisterImage", "CancelCommand", "RegisterTargets", "RegisterInstancesWithLoadBalancer"} <= made
+    assert denied(POLICY, calls["failures"], {"ep:asg:patch": "true"}) == []
 
 
 def test_every_call_for_a_tagged_group_is_allowed(calls):

@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 from asgpatch.actions import DeregisterImage, SendPatchCommand, TerminateInstance
 from asgpatch.aws.api import Api
 from asgpatch.aws.errors import Caller
-from asgpatch.aws.write import act, repoint
+from asgpatch.aws.write import act
+from asgpatch.aws.write_templates import repoint
 from asgpatch.cloud import CloudError
 
 

@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asgpatch.aws.api import Api
+from asgpatch.aws.permissions import reads
 from asgpatch.model import Job
+
+reads(__name__, "autoscaling:DescribeScalingActivities")
 
 SKEW = 300.0  # a failure this much older than our scale-up still counts (clocks differ)
 PER_GROUP_LIMIT = 10  # up to this many groups: one call each

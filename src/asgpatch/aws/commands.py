@@ -15,8 +15,11 @@ from typing import Any
 
 from asgpatch import naming
 from asgpatch.aws.api import Api
+from asgpatch.aws.permissions import reads
 from asgpatch.cloud import CloudError
 from asgpatch.model import CommandView, Job, Outcome, Phase
+
+reads(__name__, "ssm:ListCommands", "ssm:ListCommandInvocations")
 
 DOCUMENT = "AWS-RunPatchBaseline"
 PAGE = 50  # ListCommandInvocations MaxResults limit

@@ -8,7 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from asgpatch.aws.api import Api, chunks
+from asgpatch.aws.permissions import reads
 from asgpatch.model import CommandView, ComplianceView, Job, PatchCounts, Phase
+
+reads(__name__, "ssm:DescribeInstancePatchStates")
 
 PER_CALL = 50
 

@@ -10,8 +10,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from asgpatch.aws.api import Api, chunks
+from asgpatch.aws.permissions import reads
 from asgpatch.cloud import CloudError
 from asgpatch.model import Capacity, GroupView, InstanceView, TemplateRef, TemplateSpec
+
+reads(__name__, "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeLaunchTemplates")
 
 GROUPS_PER_CALL = 100  # DescribeAutoScalingGroups: up to 100 names when MaxRecords is 100
 TEMPLATES_PER_CALL = 100

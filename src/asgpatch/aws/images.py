@@ -12,7 +12,10 @@ from typing import Any
 
 from asgpatch import naming
 from asgpatch.aws.api import Api, chunks
+from asgpatch.aws.permissions import reads
 from asgpatch.model import ImageView, Job, Outcome, Phase
+
+reads(__name__, "ec2:DescribeImages")
 
 PER_CALL = 100  # values in one filter
 

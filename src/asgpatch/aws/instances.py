@@ -11,7 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from asgpatch.aws.api import Api, chunks
+from asgpatch.aws.permissions import reads
 from asgpatch.cloud import CloudError
+
+reads(__name__, "ec2:DescribeInstances", "ssm:DescribeInstanceInformation")
 
 EC2_PER_CALL = 100  # values in one instance-id filter
 SSM_PER_CALL = 50  # DescribeInstanceInformation answers at most 50 a page

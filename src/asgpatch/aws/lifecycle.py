@@ -12,8 +12,11 @@ from collections.abc import Iterable
 
 from asgpatch.aws.api import Api
 from asgpatch.aws.instances import ec2_facts
+from asgpatch.aws.permissions import reads
 from asgpatch.cloud import CloudError
 from asgpatch.model import LaunchHook, WarmInstance
+
+reads(__name__, "autoscaling:DescribeLifecycleHooks", "autoscaling:DescribeWarmPool")
 
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 WARM_PAGE = 50

@@ -9,7 +9,10 @@ from collections.abc import Iterable
 from asgpatch.actions import RegisterInstances
 from asgpatch.actions import elb_target as elb_key
 from asgpatch.aws.api import Api, chunks
+from asgpatch.aws.permissions import Scope, grant, needs, reads
 from asgpatch.model import GroupView
+
+reads(__name__, "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeLoadBalancers")
 
 ELB_NAMES_PER_CALL = 20
 NOT_REGISTERED = frozenset({"unused", "draining"})  # a target's state when it is not (or no longer) registered
@@ -36,6 +39,10 @@ def registered(api: Api, groups: Iterable[GroupView]) -> dict[str, dict[str, fro
     }
 
 
+@needs(grant(Scope.LOAD_BALANCERS, "elasticloadbalancing:RegisterTargets",
+                 "elasticloadbalancing:RegisterInstancesWithLoadBalancer",
+                 why="instances a running group launched while asgpatch held AddToLoadBalancer suspended are "
+                 "never added by Auto Scaling: the restore registers them"))  # fmt: skip
 def register(api: Api, action: RegisterInstances) -> None:
     for arn in action.target_groups:
         api.call(api.elbv2.register_targets, TargetGroupArn=arn, Targets=[{"Id": i} for i in action.instance_ids])

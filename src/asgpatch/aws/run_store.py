@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asgpatch.aws.api import Api
+from asgpatch.aws.permissions import Scope, grant, needs
 from asgpatch.cloud import CloudError
 from asgpatch.run_store import Busy, FileStore, StoreConflict, Stored, StoreError
 
@@ -53,6 +54,11 @@ class S3RunStore:
     def location(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
+    @needs(
+        grant(Scope.RUN_STATE_OBJECTS, "s3:GetObject"),
+        grant(Scope.RUN_STATE_BUCKET, "s3:ListBucket", implicit=True,
+              why="without it S3 answers a state not yet written with 403 instead of 404"),
+    )  # fmt: skip
     def load(self) -> Stored | None:
         try:
             answer = self.api.call(self.api.s3.get_object, Bucket=self.bucket, Key=self.key)
@@ -63,6 +69,7 @@ class S3RunStore:
         body: Any = answer["Body"]
         return Stored(body.read(), str(answer["ETag"]))
 
+    @needs(grant(Scope.RUN_STATE_OBJECTS, "s3:PutObject"))
     def save(self, document: bytes, expected: str | None) -> str:
         condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
         try:
@@ -96,6 +103,8 @@ class S3RunStore:
         return f"s3://{self.bucket}/{key}"
 
     @contextlib.contextmanager
+    @needs(grant(Scope.RUN_STATE_OBJECTS, "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                 why="a tick holds the run with a small `<key>.tick` object while it acts"))  # fmt: skip
     def hold(self, span: float, now: float) -> Iterator[None]:
         key = f"{self.key}.tick"
         body = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "until": now + span}).encode()

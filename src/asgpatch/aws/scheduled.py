@@ -8,7 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from asgpatch.aws.api import Api
+from asgpatch.aws.permissions import reads
 from asgpatch.model import ScheduledAction
+
+reads(__name__, "autoscaling:DescribeScheduledActions")
 
 PAGE = 100
 

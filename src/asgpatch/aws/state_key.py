@@ -8,6 +8,7 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgpatch.aws.permissions import Scope, grant, needs
 from asgpatch.cloud import CloudError
 from asgpatch.seal import new_key
 
@@ -27,6 +28,7 @@ class StateKey:
             self._absent = self._key is None
         return self._key
 
+    @needs(grant(Scope.STATE_KEY_PARAMETER, "ssm:GetParameter"))
     def _read(self, api: Any) -> bytes | None:
         try:
             answer = api.call(api.ssm.get_parameter, Name=self.parameter, WithDecryption=True)
@@ -41,6 +43,7 @@ class StateKey:
                 "InvalidStateKey", f"{self.parameter} does not hold a base64 key", "GetParameter"
             ) from None
 
+    @needs(grant(Scope.STATE_KEY_PARAMETER, "ssm:PutParameter"))
     def _create(self, api: Any) -> bytes | None:
         try:
             api.call(

@@ -14,8 +14,13 @@ from typing import Any
 
 from asgpatch import naming
 from asgpatch.aws.api import Api, chunks
+from asgpatch.aws.permissions import reads
 from asgpatch.cloud import CloudError
 from asgpatch.model import GroupView, Job, Phase, TemplateSpec, TemplateView
+
+reads(__name__, "ec2:DescribeLaunchTemplateVersions")
+ALIAS_WHY = "a template whose ImageId is a `resolve:ssm:` alias is read with ResolveAlias, which reads the parameter"
+reads(__name__, "ssm:GetParameters", why=ALIAS_WHY + " with the caller's permissions")
 
 TEMPLATE_PHASES = frozenset({Phase.PENDING, Phase.IMAGING, Phase.UPDATING_TEMPLATE})
 PER_CALL = 100

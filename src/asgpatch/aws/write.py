@@ -7,8 +7,6 @@ image. Removing what is already gone (an image, a terminated instance) counts as
 
 from __future__ import annotations
 
-import copy
-import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,8 +35,9 @@ from asgpatch.aws import load_balancers
 from asgpatch.aws.api import Api
 from asgpatch.aws.commands import DOCUMENT
 from asgpatch.aws.errors import TRANSIENT
-from asgpatch.aws.groups import describe_named
 from asgpatch.aws.images import images_by_name
+from asgpatch.aws.permissions import Scope, grant, needs
+from asgpatch.aws.write_templates import create_version, set_default, use_version
 from asgpatch.cloud import CloudError
 
 SUBJECT_LIMIT = 99  # SNS: "less than 100 characters", no line breaks
@@ -49,6 +48,7 @@ Result = str | int | None
 # --- tags on the group ---------------------------------------------------------------------------
 
 
+@needs(grant(Scope.OWN_TAGS_ON_THOSE_GROUPS, "autoscaling:CreateOrUpdateTags"))
 def _tag(api: Api, group: str, key: str, value: str, *more: tuple[str, str]) -> None:
     """One CreateOrUpdateTags for one or more tags of one group."""
     tags = [
@@ -74,6 +74,7 @@ def write_state(api: Api, action: WriteState) -> Result:
     return None
 
 
+@needs(grant(Scope.OWN_TAGS_ON_THOSE_GROUPS, "autoscaling:DeleteTags"))
 def clear_state(api: Api, action: ClearState) -> Result:
     tags = [
         {"ResourceId": action.group, "ResourceType": "auto-scaling-group", "Key": key}
@@ -90,6 +91,7 @@ def clear_state(api: Api, action: ClearState) -> Result:
 LEASES_PER_CALL = 50  # tags in one CreateOrUpdateTags; the heartbeat covers every group a run holds
 
 
+@needs(grant(Scope.OWN_TAGS_ON_THOSE_GROUPS, "autoscaling:CreateOrUpdateTags"))
 def write_lease(api: Api, action: WriteLease) -> Result:
     value = state.lease_value(action.owner, action.expires)
     tags = [
@@ -110,6 +112,7 @@ def write_result(api: Api, action: WriteResult) -> Result:
 # --- the group's processes, capacity and instances -----------------------------------------------
 
 
+@needs(grant(Scope.GROUPS_ASGPATCH_MAY_HOLD, "autoscaling:SuspendProcesses"))
 def suspend(api: Api, action: SuspendProcesses) -> Result:
     if action.processes:
         fn = api.autoscaling.suspend_processes
@@ -117,6 +120,7 @@ def suspend(api: Api, action: SuspendProcesses) -> Result:
     return None
 
 
+@needs(grant(Scope.GROUPS_ASGPATCH_MAY_HOLD, "autoscaling:ResumeProcesses"))
 def resume(api: Api, action: ResumeProcesses) -> Result:
     if action.processes:
         fn = api.autoscaling.resume_processes
@@ -124,6 +128,7 @@ def resume(api: Api, action: ResumeProcesses) -> Result:
     return None
 
 
+@needs(grant(Scope.GROUPS_ASGPATCH_MAY_HOLD, "autoscaling:UpdateAutoScalingGroup"))
 def set_capacity(api: Api, action: SetCapacity) -> Result:
     fields = {"MinSize": action.min, "MaxSize": action.max, "DesiredCapacity": action.desired}
     given = {k: v for k, v in fields.items() if v is not None}
@@ -132,6 +137,7 @@ def set_capacity(api: Api, action: SetCapacity) -> Result:
     return None
 
 
+@needs(grant(Scope.GROUPS_ASGPATCH_MAY_HOLD, "autoscaling:SetInstanceProtection"))
 def protect(api: Api, action: ProtectInstance) -> Result:
     fn = api.autoscaling.set_instance_protection
     api.call(
@@ -140,6 +146,7 @@ def protect(api: Api, action: ProtectInstance) -> Result:
     return None
 
 
+@needs(grant(Scope.GROUPS_ASGPATCH_MAY_HOLD, "autoscaling:TerminateInstanceInAutoScalingGroup"))
 def terminate(api: Api, action: TerminateInstance) -> Result:
     fn = api.autoscaling.terminate_instance_in_auto_scaling_group
     try:
@@ -178,6 +185,7 @@ def send_patch(api: Api, action: SendPatchCommand) -> Result:
     return _send(api, action)
 
 
+@needs(grant(Scope.PATCH_DOCUMENT_ON_INSTANCES, "ssm:SendCommand"))
 def _send(api: Api, action: SendPatchCommand) -> str:
     answer = api.call(
         api.ssm_once.send_command,
@@ -190,6 +198,7 @@ def _send(api: Api, action: SendPatchCommand) -> str:
     return str(answer["Command"]["CommandId"])
 
 
+@needs(grant(Scope.ANY, "ssm:ListCommands"))
 def sent_command(api: Api, action: SendPatchCommand) -> str | None:
     """The newest patch command already sent to the instance with this comment (run and group)."""
     found = [
@@ -201,6 +210,7 @@ def sent_command(api: Api, action: SendPatchCommand) -> str | None:
     return str(found[-1]["CommandId"]) if found else None
 
 
+@needs(grant(Scope.COMMANDS, "ssm:CancelCommand"))
 def cancel(api: Api, action: CancelCommand) -> Result:
     api.call(api.ssm.cancel_command, CommandId=action.command_id, InstanceIds=[action.instance_id])
     return None
@@ -209,6 +219,11 @@ def cancel(api: Api, action: CancelCommand) -> Result:
 # --- images --------------------------------------------------------------------------------------
 
 
+@needs(
+    grant(Scope.IMAGES, "ec2:CreateImage"),
+    grant(Scope.TAGS_ON_NEW_IMAGES, "ec2:CreateTags", implicit=True,
+          why="the image and its snapshots are tagged as CreateImage makes them (TagSpecifications)"),
+)  # fmt: skip
 def create_image(api: Api, action: CreateImage) -> Result:
     params: dict[str, Any] = {
         "InstanceId": action.instance_id,
@@ -231,124 +246,17 @@ def create_image(api: Api, action: CreateImage) -> Result:
         return existing.image_id
 
 
+@needs(
+    grant(Scope.IMAGES, "ec2:DeregisterImage"),
+    grant(Scope.IMAGES, "ec2:DeleteSnapshot", implicit=True,
+          why="a failed or unused image is deregistered with DeleteAssociatedSnapshots"),
+)  # fmt: skip
 def deregister_image(api: Api, action: DeregisterImage) -> Result:
     try:
         api.call(api.ec2.deregister_image, ImageId=action.image_id, DeleteAssociatedSnapshots=True)
     except CloudError as error:
         if error.code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
             raise
-    return None
-
-
-# --- launch templates ----------------------------------------------------------------------------
-
-
-def run_key(description: str) -> str:
-    """The part of a version description that names the run ("asgpatch <run>" before the colon)."""
-    return description.partition(":")[0]
-
-
-def existing_version(api: Api, action: CreateTemplateVersion) -> int | None:
-    """A version of this template that uses this image and names this run, if one exists."""
-    fn = api.ec2.describe_launch_template_versions
-    wanted = [{"Name": "image-id", "Values": [action.image_id]}]
-    key = run_key(action.description)
-    found = None
-    for raw in api.items(
-        fn, "LaunchTemplateVersions", LaunchTemplateId=action.template_id, Filters=wanted, MaxResults=200
-    ):
-        image = (raw.get("LaunchTemplateData") or {}).get("ImageId")
-        if image == action.image_id and key in str(raw.get("VersionDescription") or ""):
-            found = max(found or 0, int(raw["VersionNumber"]))
-    return found
-
-
-def client_token(action: CreateTemplateVersion) -> str:
-    """The same request always carries the same token (AWS allows 128 ASCII characters)."""
-    key = f"{action.template_id}|{action.source_version}|{action.image_id}|{action.description}"
-    return "asgpatch-" + hashlib.sha256(key.encode()).hexdigest()[:48]
-
-
-def create_version(api: Api, action: CreateTemplateVersion) -> Result:
-    existing = existing_version(api, action)
-    if existing is not None:
-        return existing
-    answer = api.call(
-        api.ec2.create_launch_template_version,
-        LaunchTemplateId=action.template_id,
-        SourceVersion=str(action.source_version),
-        VersionDescription=action.description,
-        LaunchTemplateData={"ImageId": action.image_id},
-        # botocore would fill a token per call (its own retries reuse it); ours is the same for every
-        # call of this request, so an engine-level retry after a lost answer gets the same version back.
-        ClientToken=client_token(action),
-    )
-    return int(answer["LaunchTemplateVersion"]["VersionNumber"])
-
-
-def set_default(api: Api, action: SetDefaultVersion) -> Result:
-    api.call(api.ec2.modify_launch_template, LaunchTemplateId=action.template_id, DefaultVersion=str(action.version))
-    return None
-
-
-def _specs(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
-    template = policy.get("LaunchTemplate") or {}
-    specs = [template.get("LaunchTemplateSpecification")]
-    specs += [o.get("LaunchTemplateSpecification") for o in template.get("Overrides") or []]
-    return [spec for spec in specs if spec]
-
-
-def _template_name(api: Api, template_id: str, policy: Mapping[str, Any]) -> str | None:
-    """The template's name, needed only when some specification names a template by name alone:
-    from the policy when a specification carries both, else one DescribeLaunchTemplates."""
-    specs = _specs(policy)
-    if not any(s.get("LaunchTemplateName") and not s.get("LaunchTemplateId") for s in specs):
-        return None
-    for spec in specs:
-        if spec.get("LaunchTemplateId") == template_id and spec.get("LaunchTemplateName"):
-            return str(spec["LaunchTemplateName"])
-    answer = api.call(api.ec2.describe_launch_templates, LaunchTemplateIds=[template_id])
-    return str(answer["LaunchTemplates"][0]["LaunchTemplateName"])
-
-
-def repoint(
-    policy: Mapping[str, Any], template_id: str, name: str | None, version: str, current: str = ""
-) -> dict[str, Any]:
-    """The policy with every specification of `template_id` (by id, or by `name`) that names version
-    `current` (any version when empty) at `version`; the others, such as an override on another
-    lineage of the same template, keep theirs. Each specification names the template by id or by
-    name, never both, as AWS requires."""
-    updated = copy.deepcopy(dict(policy))
-    for spec in _specs(updated):
-        same_template = spec.get("LaunchTemplateId") == template_id or (
-            name and not spec.get("LaunchTemplateId") and spec.get("LaunchTemplateName") == name
-        )
-        if same_template and (not current or str(spec.get("Version") or "$Default") == current):
-            spec["Version"] = version
-        if spec.get("LaunchTemplateId"):
-            spec.pop("LaunchTemplateName", None)
-    return {k: v for k, v in updated.items() if k in ("LaunchTemplate", "InstancesDistribution")}
-
-
-def use_version(api: Api, action: UseTemplateVersion) -> Result:
-    fn = api.autoscaling.update_auto_scaling_group
-    version = str(action.version)
-    if not action.mixed_policy:
-        api.call(
-            fn,
-            AutoScalingGroupName=action.group,
-            LaunchTemplate={"LaunchTemplateId": action.template_id, "Version": version},
-        )
-        return None
-    raw = describe_named(api, [action.group]).get(action.group)
-    if raw is None or not raw.get("MixedInstancesPolicy"):
-        raise CloudError(
-            "ValidationError", f"group {action.group} has no MixedInstancesPolicy", "UpdateAutoScalingGroup"
-        )
-    policy = raw["MixedInstancesPolicy"]
-    name = _template_name(api, action.template_id, policy)
-    updated = repoint(policy, action.template_id, name, version, action.current)
-    api.call(fn, AutoScalingGroupName=action.group, MixedInstancesPolicy=updated)
     return None
 
 
@@ -388,6 +296,7 @@ def act(api: Api, action: Action) -> Result:
     return handler(api, action)
 
 
+@needs(grant(Scope.TOPIC, "sns:Publish"))
 def publish(api: Api, topic_arn: str, subject: str, message: str, attributes: Mapping[str, str]) -> None:
     params: dict[str, Any] = {
         "TopicArn": topic_arn,

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.autoscaling import models as asg_models
@@ -160,6 +161,9 @@ def _launching(group: Any, state: Any, description: str) -> None:
         "an instance was started in response to a difference between desired and actual capacity.",
     )
     fails = group_failure(group, "launch") == "fail"
+    # LaunchTime on the sandbox clock, as the rest of the launch: a restore compares it with when it
+    # suspended AddToLoadBalancer, and moto's wall-clock stamp is days behind a clock moved forward.
+    state.instance.launch_time = datetime.fromtimestamp(world.clock.now(), tz=UTC).replace(tzinfo=None)
     ready_at = world.clock.now() + world.timings.launch_seconds
     asg_world.launches[state.instance.id] = Launch(
         state.instance.id, group.name, ready_at, fails, activity, group.region
