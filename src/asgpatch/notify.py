@@ -131,12 +131,28 @@ def failure_messages(report: Mapping[str, Any]) -> list[Notification]:
     return [_failure_message(report["run_id"], group) for group in report["groups"] if group["status"] == "failed"]
 
 
-def notify(cloud: Cloud, topic_arn: str, report: Mapping[str, Any]) -> list[str]:
-    """Publish the summary, then the failures. Returns one error line per message not sent, and never raises:
-    the run's outcome is already decided, and a notification problem must not turn it into a failure or
-    lose the report."""
+def abandoned_message(report: Mapping[str, Any], why: str) -> Notification:
+    """The run itself failed (the deployed form gave it up): what happened, and where each group is now."""
+    body = "\n".join([
+        f"asgpatch run {report['run_id']} was given up: {why}.",
+        "Every group it held was put back as it was (capacity, processes); no group started after this.",
+        "",
+        *(_group_line(group) for group in report["groups"]),
+    ])  # fmt: skip
+    return Notification(
+        subject=_subject("asgpatch run failed: ", str(report["run_id"]), " (groups restored)"),
+        message=_fit(body, json.dumps(report, indent=2, ensure_ascii=False)),
+        attributes={"status": "failed", "run_id": str(report["run_id"])},
+    )
+
+
+def notify(cloud: Cloud, topic_arn: str, report: Mapping[str, Any], given_up: str = "") -> list[str]:
+    """Publish the summary, then the failures (first, with `given_up`, that the run itself failed and
+    why). Returns one error line per message not sent, and never raises: the run's outcome is already
+    decided, and a notification problem must not turn it into a failure or lose the report."""
     errors: list[str] = []
-    for note in [summary_message(report), *failure_messages(report)]:
+    first = [abandoned_message(report, given_up)] if given_up else []
+    for note in [*first, summary_message(report), *failure_messages(report)]:
         try:
             cloud.publish(topic_arn, note.subject, note.message, note.attributes)
         except Exception as error:  # any failure, even a bug in an adapter, is reported, not raised

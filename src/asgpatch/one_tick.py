@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from asgpatch.abandoning import abandon
 from asgpatch.actions import Action
 from asgpatch.clock import Clock
 from asgpatch.cloud import CloudError
@@ -40,13 +41,16 @@ def tick_once(
     clock: Clock,
     out_of_time: Callable[[], bool] | None = None,
     on_action: Callable[[Action], None] | None = None,
+    give_up: str = "",
 ) -> Ticked:
     """Raises TickRefused for bad usage; starting a run raises what start_all raises (UsageError,
-    CloudError). Anything else that stops the tick leaves the run to the next one."""
+    CloudError). Anything else that stops the tick leaves the run to the next one. With `give_up` (why)
+    the run is abandoned first (abandoning.py): the tick restores what it holds and starts nothing, and
+    a run not started yet is not started."""
     span = config.time_budget + HOLD_MARGIN if config.time_budget is not None else HOLD_WITHOUT_BUDGET
     try:
         with store.hold(span, clock.now()):
-            return _held(store, shards, config, clock, out_of_time, on_action)
+            return _held(store, shards, config, clock, out_of_time, on_action, give_up)
     except Busy as error:
         return Ticked(None, True, f"{error}; this tick did nothing")
     except StoreError as error:
@@ -54,9 +58,12 @@ def tick_once(
 
 
 def _held(store: RunStore, shards: Sequence[Shard], config: RunConfig, clock: Clock,
-          out_of_time: Callable[[], bool] | None, on_action: Callable[[Action], None] | None) -> Ticked:  # fmt: skip
+          out_of_time: Callable[[], bool] | None, on_action: Callable[[Action], None] | None,
+          give_up: str) -> Ticked:  # fmt: skip
     given = tuple((shard.account, shard.region) for shard in shards)
     loaded = store.load()
+    if loaded is None and give_up:
+        return Ticked(None, False, f"no run state in {store.location}: the run holds nothing to restore")
     if loaded is None:
         run_id = new_run_id(clock.now())
         state = replace(new_state(start_all(shards, config, run_id, clock), config), shards=given)
@@ -75,6 +82,8 @@ def _held(store: RunStore, shards: Sequence[Shard], config: RunConfig, clock: Cl
                               "give a tick the regions the run started with")  # fmt: skip
     if state.done:
         return Ticked(state, False)
+    if give_up:
+        state = abandon(state, clock.now(), give_up)
     try:
         ticked = tick_state(state, shards, clock, on_action=on_action, out_of_time=out_of_time)
     except CloudError as error:  # AWS unreadable for many ticks: nothing saved; the tags keep the truth

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from asgpatch.abandoning import to_restore
 from asgpatch.actions import Action
 from asgpatch.clock import Clock
 from asgpatch.cloud import Cloud
@@ -114,20 +115,11 @@ def _recover_shard(shard: Shard, config: RunConfig, run_id: str, clock: Clock, n
             refused.append(GroupResult(group.name, "failed", found.reason, capacity=group.capacity, account=account,
                                        region=region))  # fmt: skip
             continue
-        jobs.append(replace(_to_restore(found, run_id, now), region=shard.region, account=shard.account))
+        jobs.append(replace(to_restore(found, run_id, now), region=shard.region, account=shard.account))
     engine = Engine(cloud, config.settings, clock, config.concurrency, config.poll_seconds)
     finished = engine.run_until_done(jobs)
     final = final_capacities(cloud, finished, clock)
     return [result_from_job(job, final.get(job.group)) for job in finished] + refused
-
-
-def _to_restore(job: Job, run_id: str, now: float) -> Job:
-    if job.phase is Phase.RESTORING:
-        return replace(job, owner=run_id)
-    patched = job.new_version is not None
-    outcome = Outcome.PATCHED if patched else Outcome.SKIPPED
-    reason = "" if patched else f"recovered: run {job.run_id} stopped in phase {job.phase.value}; not patched"
-    return replace(job.at(Phase.RESTORING, now, outcome=outcome, reason=reason), owner=run_id)
 
 
 def exit_code(report: Report) -> int:
