@@ -1,4 +1,5 @@
-"""The asgpatch command line: plan, run, tick, status, recover, and sandbox (the sandbox package's own CLI).
+"""The asgpatch command line: plan, run, tick, status, recover; template, deploy and schedule for the
+deployed form (cli_stack.py, cli_schedule.py); and sandbox (the sandbox package's own CLI).
 
 Conventions of the AWS CLI: --region, --profile, --endpoint-url, --output text|json; exit 0 when no
 group failed, 1 when any did, 2 for bad usage or configuration — always one clear line on stderr,
@@ -206,6 +207,17 @@ def status(**flags: Any) -> None:
         click.echo(json.dumps(group_status.as_json(rows), indent=2))
     else:
         group_status.render(rows, Console())
+
+
+def _add_commands() -> None:
+    from asgpatch.cli_schedule import schedule_command
+    from asgpatch.cli_stack import template
+
+    cli.add_command(template)
+    cli.add_command(schedule_command)
+
+
+_add_commands()
 
 
 def main() -> None:

@@ -29,7 +29,14 @@ def test_the_engine_wheel_carries_no_sandbox_and_needs_no_moto(tmp_path: Path):
     assert "asgpatch/cli.py" in names and "asgpatch/decide.py" in names
     assert not [name for name in names if "sandbox" in name.lower() or "moto" in name.lower()]
     always = [r for r in metadata.get_all("Requires-Dist") or [] if "extra ==" not in r]
-    assert sorted(r.split(">")[0].split("=")[0] for r in always) == ["boto3", "click", "croniter", "rich", "tzdata"]
+    assert sorted(r.split(">")[0].split("=")[0] for r in always) == [
+        "boto3",
+        "click",
+        "croniter",
+        "pyyaml",
+        "rich",
+        "tzdata",
+    ]
     sandbox_extra = [r for r in metadata.get_all("Requires-Dist") or [] if "extra == 'sandbox'" in r]
     assert sandbox_extra == [f"asgpatch-sandbox @ {(ROOT / 'sandbox').as_uri()} ; extra == 'sandbox'"]
 
