@@ -64,7 +64,8 @@ def _prepare(flags: dict[str, Any], create_key: bool = False) -> tuple[Any, Any,
 
 
 def _emit(report: dict[str, Any], config: Any, console: Any) -> None:
-    from asgpatch.report import render_json, render_text
+    from asgpatch.report import render_json
+    from asgpatch.report_views import render_text
 
     if config.report_path:
         try:
@@ -103,7 +104,7 @@ def run(**flags: Any) -> None:
     from asgpatch import crashpoint, runner
     from asgpatch.clock import WallClock
     from asgpatch.naming import new_run_id
-    from asgpatch.report import LiveView
+    from asgpatch.report_views import LiveView
 
     config, _, shards = _prepare(flags, create_key=True)
     clock = WallClock()

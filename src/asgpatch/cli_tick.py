@@ -52,7 +52,7 @@ def emit_tick(state: Any, config: Any) -> NoReturn:
 
     from asgpatch import runner
     from asgpatch.one_tick import wait_seconds
-    from asgpatch.report import render_text
+    from asgpatch.report_views import render_text
 
     report = runner.report_of(state)
     if config.output == "json":

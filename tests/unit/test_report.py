@@ -11,16 +11,14 @@ from rich.console import Console
 from asgpatch.model import Capacity, Job, Outcome, PatchCounts, Phase
 from asgpatch.report import (
     GroupResult,
-    LiveView,
     build_report,
     format_duration,
     iso_utc,
-    live_table,
     render_json,
-    render_text,
     result_from_job,
     summary_line,
 )
+from asgpatch.report_views import LiveView, live_table, render_text
 
 START = 1795752000.0  # 2026-11-27T04:00:00Z
 FINISH = START + 192  # 3m12s later
