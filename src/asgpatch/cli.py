@@ -212,9 +212,10 @@ def status(**flags: Any) -> None:
 
 def _add_commands() -> None:
     from asgpatch.cli_schedule import schedule_command
-    from asgpatch.cli_stack import template
+    from asgpatch.cli_stack import deploy, template
 
     cli.add_command(template)
+    cli.add_command(deploy)
     cli.add_command(schedule_command)
 
 
