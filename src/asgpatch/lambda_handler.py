@@ -32,6 +32,7 @@ from asgpatch.report import render_json
 from asgpatch.shards import notifier
 from asgpatch.ticking import report_of
 
+MINIMUM_BOTO3 = (1, 43)  # pyproject.toml's boto3 bound: DeregisterImage DeleteAssociatedSnapshots and others
 MARGIN_SECONDS = 30.0  # left of the invocation's time for saving the state and answering
 REPORT_SUFFIX = ".report.json"
 RESTORE_PAUSE = 5.0  # seconds between the ticks of a restore (it waits on terminations and the hold)
@@ -43,6 +44,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     invocation's tick did nothing (another tick held the run, AWS unreadable), else null. A restore that
     could not finish in this invocation raises, so that its caller (Step Functions' Retry, Lambda's
     retries of an EventBridge invocation) calls again."""
+    check_boto3()
     request = read(event, os.environ)
     config = resolve({}, os.environ)
     if request.deadline is not None:
@@ -79,6 +81,18 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     return {"run_id": state.run_id, "done": not ticked.goes_on,
             "wait_seconds": _whole(wait_seconds(state)) if ticked.goes_on else 0, "report": where, "counts": counts,
             "dropped": ticked.dropped}  # fmt: skip
+
+
+def check_boto3() -> None:
+    """The Lambda runtime's boto3 lags releases: refuse, saying what to do, rather than send a parameter
+    an old botocore would reject halfway through a run."""
+    import boto3
+
+    found = tuple(int(part) for part in boto3.__version__.split(".")[:2] if part.isdigit())
+    if found < MINIMUM_BOTO3:
+        wanted = ".".join(map(str, MINIMUM_BOTO3))
+        raise RuntimeError(f"asgpatch needs boto3 >= {wanted}; this Lambda runtime has {boto3.__version__}: "
+                           "redeploy with `asgpatch deploy --bundle-boto3`")  # fmt: skip
 
 
 def _whole(seconds: float) -> int:

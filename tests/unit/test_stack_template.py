@@ -182,3 +182,26 @@ def test_template_command_refuses_a_bad_value_in_one_line_and_writes_nothing(tmp
 def test_template_command_prints_to_stdout_without_output():
     result = CliRunner().invoke(cli, ["template"])
     assert result.exit_code == 0 and yaml.safe_load(result.output)["Resources"].keys() == RESOURCES.keys()
+
+
+def test_a_schedule_aws_would_refuse_is_refused_naming_the_field():
+    with pytest.raises(ParameterError, match=re.escape("Schedule: ") + ".*day-of-month and day-of-week"):
+        validate({"Schedule": "cron(0 4 * * * *)"})
+    assert validate({"Schedule": "rate(7 days)"}) == {"Schedule": "rate(7 days)"}
+
+
+def test_the_handler_refuses_a_runtime_boto3_older_than_the_engine_needs(monkeypatch):
+    import tomllib
+    from pathlib import Path
+
+    import boto3
+
+    from asgpatch import lambda_handler
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    (bound,) = [d for d in project["project"]["dependencies"] if d.startswith("boto3")]
+    assert bound.split(">=")[1].split()[0] == ".".join(map(str, lambda_handler.MINIMUM_BOTO3))
+    lambda_handler.check_boto3()  # the installed one is new enough
+    monkeypatch.setattr(boto3, "__version__", "1.34.0")
+    with pytest.raises(RuntimeError, match="--bundle-boto3"):
+        lambda_handler.handler({"state": "s3://b/k"}, None)
