@@ -13,11 +13,14 @@ from asgpatch_sandbox.override import moto_has
 # every class moto defines for the emulated services, before and after a sandbox app is built.
 SNAPSHOT_MOTO_BEFORE_AND_AFTER = r"""
 import importlib, inspect, json, pkgutil, sys
-import moto.autoscaling, moto.ec2, moto.ssm
+import moto.autoscaling, moto.awslambda, moto.cloudformation, moto.ec2, moto.events, moto.ssm
+import moto.stepfunctions.models, moto.stepfunctions.responses  # not its parser: that does not import whole
 
 def classes():
-    for package in (moto.autoscaling, moto.ec2, moto.ssm):
-        names = [package.__name__] + [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
+    for package in (moto.autoscaling, moto.awslambda, moto.cloudformation, moto.ec2, moto.events, moto.ssm,
+                    moto.stepfunctions.models, moto.stepfunctions.responses):
+        inside = pkgutil.walk_packages(getattr(package, "__path__", []), package.__name__ + ".")
+        names = [package.__name__] + [m.name for m in inside]
         for name in names:
             module = importlib.import_module(name)
             for _, cls in inspect.getmembers(module, inspect.isclass):

@@ -9,6 +9,9 @@ POST /_sandbox/faults   {"fault_rate": F, "reset_rate": R, "lost_answer_rate": L
                                            change the weather (omitted rates become 0); the next call of
                                            each operation named takes effect and loses its answer
 GET  /_sandbox/faults                      the operations whose answer is still to be lost
+POST /_sandbox/lambda/kill {"function": NAME, "region": R}  SIGKILL the function's running invocations
+                                           (region optional): each Invoke answers Runtime.ExitError
+GET  /_sandbox/lambda                      {"running": {NAME: count}}: the invocations running now
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgpatch_sandbox.faults import Weather
+from asgpatch_sandbox.services import lambda_runtime
 from asgpatch_sandbox.services.os_patch_catalog import PatchCatalog
 from asgpatch_sandbox.world import World
 
@@ -75,4 +79,11 @@ class ControlApi:
             self.weather.set(**rates, seed=seed)
             self.weather.lose_first_answer(lose_first)
             return "200 OK", {**rates, "lose_first_answer": sorted(lose_first)}
+        if path == "/_sandbox/lambda/kill" and method == "POST":
+            function, region = body.get("function"), body.get("region")
+            if not isinstance(function, str) or not function or not isinstance(region, str | None):
+                raise ValueError('name the function whose invocations to kill: {"function": NAME}')
+            return "200 OK", {"killed": lambda_runtime.kill(function, region)}
+        if path == "/_sandbox/lambda" and method == "GET":
+            return "200 OK", {"running": lambda_runtime.running()}
         return "404 Not Found", {"error": f"no control endpoint {method} {path}"}

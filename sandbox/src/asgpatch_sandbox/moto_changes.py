@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from moto.autoscaling import models as asg_models
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.awslambda.models import LambdaBackend
+from moto.awslambda.responses import LambdaResponse
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudformation.responses import CloudFormationResponse
 from moto.ec2.models import EC2Backend
 from moto.ec2.models import amis as ami_models
 from moto.ec2.models import elastic_block_store as ebs_models
@@ -18,7 +23,11 @@ from moto.ec2.models import instances as instance_models
 from moto.ec2.models import launch_templates as lt_models
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
+from moto.events.models import Rule as EventRule
+from moto.events.responses import EventsHandler
 from moto.ssm.responses import SimpleSystemManagerResponse
+from moto.stepfunctions.models import StepFunctionBackend
+from moto.stepfunctions.responses import StepFunctionResponse
 
 from asgpatch_sandbox.override import Change, apply
 from asgpatch_sandbox.services import (
@@ -30,14 +39,23 @@ from asgpatch_sandbox.services import (
     autoscaling_load_balancers,
     autoscaling_scheduled_actions,
     autoscaling_warm_pools,
+    cloudformation_change_sets,
+    cloudformation_resources,
+    cloudformation_stacks,
     ec2_disks,
     ec2_image_lookup,
     ec2_image_registration,
     ec2_images,
     ec2_launch_templates,
+    events_delivery,
+    lambda_functions,
     ssm_command_api,
     ssm_nodes,
     ssm_patch_compliance,
+    ssm_window_api,
+    stepfunctions_api,
+    stepfunctions_definitions,
+    stepfunctions_executions,
 )
 
 Group, GroupInstance, AsgBackend = (
@@ -197,9 +215,100 @@ CHANGES: tuple[Change, ...] = (
            "nodes report the compliance of their last Scan or Install", adds=True),
     Change(SsmApi, "describe_instance_patches", ssm_patch_compliance.describe_instance_patches,
            "a node lists its patches: installed, pending reboot, failed, missing", adds=True),
+    # --- Lambda: functions that run (services/lambda_functions.py, lambda_runtime.py) ----------------
+    Change(LambdaBackend, "create_function", lambda_functions.create_function,
+           "deprecated runtimes (python3.11 and older) and reserved environment variables are refused with AWS's "
+           "InvalidParameterValueException messages, for CloudFormation's AWS::Lambda::Function too"),
+    Change(LambdaBackend, "update_function_configuration", lambda_functions.update_function_configuration,
+           "the same checks when the runtime or the environment variables change"),
+    Change(LambdaResponse, "invoke", lambda_functions.respond_invoke,
+           "the zip's handler runs in a fresh Python process per invocation, outside the world lock (moto without "
+           "Docker echoed the payload); errors, timeouts and crashes answer as Lambda does; Event runs it in the "
+           "background, DryRun only checks"),
+    # --- Step Functions: executions that run (services/stepfunctions_*.py) ---------------------------
+    Change(StepFunctionBackend, "create_state_machine", stepfunctions_definitions.create_state_machine,
+           "a definition that is not JSON, names a missing state or has an unreachable one is InvalidDefinition, "
+           "from CloudFormation too (moto stored any text)"),
+    Change(StepFunctionBackend, "update_state_machine", stepfunctions_definitions.update_state_machine,
+           "the same checks for a new definition"),
+    Change(StepFunctionBackend, "start_execution", stepfunctions_executions.start_execution,
+           "the execution runs its states on the sandbox clock — Task (Lambda), Choice, Wait, Pass, Succeed, Fail, "
+           "Retry, Catch, timeouts — and puts its status changes to EventBridge (moto stored it RUNNING forever); "
+           "the sandbox's own services start executions through it too"),
+    Change(StepFunctionBackend, "stop_execution", stepfunctions_executions.stop_execution,
+           "the running execution is ABORTED with the error and cause given, and says so to EventBridge"),
+    Change(StepFunctionResponse, "describe_execution", stepfunctions_api.describe_execution,
+           "status, stopDate (TIMED_OUT too), output, error and cause of the execution as it ran"),
+    Change(StepFunctionResponse, "list_executions", stepfunctions_api.list_executions,
+           "a TIMED_OUT execution has its stopDate (moto left it out); statusFilter and paging as moto"),
+    Change(StepFunctionResponse, "get_execution_history", stepfunctions_api.get_execution_history,
+           "the events the execution really went through, AWS's names, paged and reversible (moto made up four)"),
+    Change(StepFunctionResponse, "stop_execution", stepfunctions_api.stop_execution,
+           "StopExecution passes its error and cause on (moto dropped them)"),
+    # --- EventBridge: delivery to SNS and Lambda (services/events_delivery.py) -----------------------
+    Change(EventRule, "send_to_targets", events_delivery.send_to_targets,
+           "a DISABLED rule delivers nothing; SNS topics and Lambda functions receive matching events, shaped by "
+           "Input, InputPath or InputTransformer (moto failed PutEvents for an SNS target)"),
+    Change(EventsHandler, "test_event_pattern", events_delivery.test_event_pattern,
+           "answers whether the pattern matches the event, with the matcher rules use (moto answered nothing)"),
+    # --- SSM: Maintenance Windows (services/ssm_window_api.py, ssm_maintenance_windows.py) -----------
+    Change(SsmApi, "create_maintenance_window", ssm_window_api.create_maintenance_window,
+           "Name, Duration, Cutoff (< Duration), Schedule, ScheduleTimezone and ScheduleOffset are checked as AWS "
+           "does, AllowUnassociatedTargets is kept, and the window runs on the sandbox clock (moto never ran it)"),
+    Change(SsmApi, "get_maintenance_window", ssm_window_api.get_maintenance_window,
+           "every field: AllowUnassociatedTargets, Enabled, NextExecutionTime, CreatedDate, ModifiedDate"),
+    Change(SsmApi, "update_maintenance_window", ssm_window_api.update_maintenance_window,
+           "changes a window's schedule, duration, cutoff, dates or Enabled (with Replace too)", adds=True),
+    Change(SsmApi, "describe_maintenance_windows", ssm_window_api.describe_maintenance_windows,
+           "real Enabled and NextExecutionTime, Name and Enabled filters, MaxResults and NextToken"),
+    Change(SsmApi, "register_task_with_maintenance_window", ssm_window_api.register_task_with_maintenance_window,
+           "task type checked; a targetless task refuses MaxConcurrency and MaxErrors and reports 1 and 1, a task "
+           "with targets needs both; Priority defaults to 1"),
+    Change(SsmApi, "get_maintenance_window_task", ssm_window_api.get_maintenance_window_task,
+           "the task with its invocation parameters, cutoff behaviour and TaskType", adds=True),
+    Change(SsmApi, "describe_maintenance_window_tasks", ssm_window_api.describe_maintenance_window_tasks,
+           "answers the task's type under `Type` as the API says (moto: `TaskType`), with filters and paging"),
+    Change(SsmApi, "describe_maintenance_window_executions", ssm_window_api.describe_maintenance_window_executions,
+           "the window's executions, newest first, with status, start and end (ExecutedBefore/After)", adds=True),
+    Change(SsmApi, "get_maintenance_window_execution", ssm_window_api.get_maintenance_window_execution,
+           "one window execution: status, task execution ids, start and end", adds=True),
+    Change(SsmApi, "describe_maintenance_window_execution_tasks",
+           ssm_window_api.describe_maintenance_window_execution_tasks,
+           "the execution's task executions with their status and times", adds=True),
+    Change(SsmApi, "get_maintenance_window_execution_task", ssm_window_api.get_maintenance_window_execution_task,
+           "one task execution: its task's ARN, type, priority, role, status and times", adds=True),
+    Change(SsmApi, "describe_maintenance_window_execution_task_invocations",
+           ssm_window_api.describe_maintenance_window_execution_task_invocations,
+           "a task execution's invocations; a Step Functions one names its execution ARN in ExecutionId", adds=True),
+    Change(SsmApi, "get_maintenance_window_execution_task_invocation",
+           ssm_window_api.get_maintenance_window_execution_task_invocation,
+           "one invocation: its parameters, ExecutionId, status and times", adds=True),
+    # --- CloudFormation: stacks and change sets (services/cloudformation_*.py) -----------------------
+    Change(cfn_parsing.ResourceMap, "__getitem__", cloudformation_stacks.get_resource,
+           "each resource created gets its CREATE_IN_PROGRESS / CREATE_COMPLETE events, a failing one CREATE_FAILED "
+           "with the reason (moto recorded only the stack's events)"),
+    Change(cfn_parsing.ResourceMap, "build_resource_diff", cloudformation_stacks.build_resource_diff,
+           "a resource using a changed parameter through Fn::Sub is modified too (moto saw only Ref)"),
+    Change(cfn_models.CloudFormationBackend, "create_stack", cloudformation_stacks.create_stack,
+           "a resource that fails rolls the stack back to ROLLBACK_COMPLETE with the failure in its events (moto "
+           "let the error escape CreateStack and left the stack half built)"),
+    Change(cfn_models.Stack, "stack_resources", property(cloudformation_stacks.stack_resources),
+           "DescribeStackResources lists the resources that exist (moto added an empty one for each resource whose "
+           "Condition is false)"),
+    Change(cfn_models.Stack, "update", cloudformation_stacks.update,
+           "modified and removed resources get events; a failed update rolls back to UPDATE_ROLLBACK_COMPLETE"),
+    Change(cfn_models.Stack, "delete", cloudformation_stacks.delete,
+           "each resource deleted gets its DELETE_IN_PROGRESS / DELETE_COMPLETE events (DELETE_SKIPPED if retained)"),
+    Change(CloudFormationResponse, "create_change_set", cloudformation_change_sets.create_change_set,
+           "an identical resubmit gives a FAILED change set (\"The submitted information didn't contain changes...\") "
+           "instead of moto's ValidationError, and a parameter-only change lists the resources it modifies"),
+    Change(cfn_models.CloudFormationBackend, "execute_change_set", cloudformation_change_sets.execute_change_set,
+           "only an AVAILABLE change set executes (InvalidChangeSetStatus otherwise); a CREATE one creates the stack "
+           "as CreateStack does, with its Outputs (moto left it without any), an UPDATE one as UpdateStack does"),
 )  # fmt: skip
 
 
 def apply_all() -> None:
     """Change moto as listed above (once per process; repeating it changes nothing)."""
     apply(CHANGES)
+    cloudformation_resources.register()  # the CloudFormation resource types moto lacks (services/cloudformation_*.py)

@@ -29,6 +29,18 @@ def _response_class(service: str) -> Any:
         from moto.ssm.responses import SimpleSystemManagerResponse
 
         return SimpleSystemManagerResponse
+    if service == "cloudformation":
+        from moto.cloudformation.responses import CloudFormationResponse
+
+        return CloudFormationResponse
+    if service == "stepfunctions":
+        from moto.stepfunctions.responses import StepFunctionResponse
+
+        return StepFunctionResponse
+    if service == "events":
+        from moto.events.responses import EventsHandler
+
+        return EventsHandler
     return None
 
 

@@ -39,6 +39,11 @@ from asgpatch_sandbox.world import Timings, World
 
 StartResponse = Callable[..., Any]
 log = logging.getLogger("asgpatch_sandbox")
+# Work a request must do after the world lock is released, because it waits on requests of its own
+# (Lambda Invoke: the function runs and calls back into the sandbox, which would deadlock under the
+# lock). A moto-level handler leaves `finish(status, headers, payload) -> (status, headers, payload)`
+# under this key of the request's environ; the server calls it once the lock is free.
+AFTER_LOCK = "asgpatch_sandbox.after_lock"
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,9 @@ class SandboxApp:
             with self.world.lock:
                 self.world.advance()
                 status, headers, payload = _capture(self.moto, environ)
+            finish = environ.pop(AFTER_LOCK, None)
+            if finish is not None:  # the server is threaded: the lock is free for the calls this makes
+                status, headers, payload = finish(status, headers, payload)
         except NotImplementedError:
             if call is None:
                 raise
@@ -184,6 +192,7 @@ def serve(options: SandboxOptions, ready: Callable[[str], None] | None = None) -
         options.host, options.port, app, threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno()
     )
     url = f"http://{options.host}:{listener.getsockname()[1]}"
+    app.world.url = url
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

@@ -48,6 +48,7 @@ class World:
         self.regions: set[str] = {"us-east-1"}
         self.lock = threading.RLock()
         self.parts: list[Part] = []  # advanced in the order they were added
+        self.url = ""  # the sandbox's own endpoint once it listens: for calls it makes to itself, off the lock
 
     def add(self, part: P) -> P:
         self.parts.append(part)

@@ -22,7 +22,9 @@ def start(world: World) -> None:
     from asgpatch_sandbox.services.autoscaling_warm_pools import WarmPoolWorld
     from asgpatch_sandbox.services.ec2_images import ImagesWorld
     from asgpatch_sandbox.services.os_patch_catalog import PatchCatalog
+    from asgpatch_sandbox.services.ssm_maintenance_windows import WindowsWorld
     from asgpatch_sandbox.services.ssm_run_command import SsmWorld
+    from asgpatch_sandbox.services.stepfunctions_executions import ExecutionsWorld
 
     install(world)
     world.add(PatchCatalog())
@@ -36,3 +38,5 @@ def start(world: World) -> None:
     world.add(RefreshWorld(world))
     world.add(ImagesWorld(world))
     world.add(SsmWorld(world))
+    world.add(WindowsWorld(world))  # maintenance windows start Step Functions executions
+    world.add(ExecutionsWorld(world))  # after whatever starts executions (SSM windows): they run at once
