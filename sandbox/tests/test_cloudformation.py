@@ -333,3 +333,14 @@ def test_a_change_set_takes_parameters_as_aws_does(cfn, ssm, uid):
     assert [c["ResourceChange"]["LogicalResourceId"] for c in changes] == ["MaintenanceWindow"]
     cfn.execute_change_set(ChangeSetName=omitted["Id"])
     assert ssm.get_maintenance_window(WindowId=found["WindowId"])["Duration"] == 2  # a parameter left out: its default
+
+
+def test_executing_a_change_set_removes_the_stacks_change_sets_and_listing_is_per_stack(cfn, uid):
+    name, other = f"listed-{uid}", f"listed-other-{uid}"
+    create_through_change_set(cfn, name, deployed_form(), Env=uid)
+    body = json.dumps(deployed_form())
+    pending = cfn.create_change_set(StackName=other, ChangeSetName="pending", ChangeSetType="CREATE",
+                                    TemplateBody=body, Parameters=parameters(Env=f"{uid}o"))  # fmt: skip
+    assert cfn.list_change_sets(StackName=name)["Summaries"] == [], "AWS removes them once one is executed"
+    assert [s["ChangeSetName"] for s in cfn.list_change_sets(StackName=other)["Summaries"]] == ["pending"]
+    cfn.delete_change_set(ChangeSetName=pending["Id"])

@@ -13,11 +13,11 @@ from asgpatch_sandbox.override import moto_has
 # every class moto defines for the emulated services, before and after a sandbox app is built.
 SNAPSHOT_MOTO_BEFORE_AND_AFTER = r"""
 import importlib, inspect, json, pkgutil, sys
-import moto.autoscaling, moto.awslambda, moto.cloudformation, moto.ec2, moto.events, moto.ssm
+import moto.autoscaling, moto.awslambda, moto.cloudformation, moto.ec2, moto.events, moto.s3, moto.ssm
 import moto.stepfunctions.models, moto.stepfunctions.responses  # not its parser: that does not import whole
 
 def classes():
-    for package in (moto.autoscaling, moto.awslambda, moto.cloudformation, moto.ec2, moto.events, moto.ssm,
+    for package in (moto.autoscaling, moto.awslambda, moto.cloudformation, moto.ec2, moto.events, moto.s3, moto.ssm,
                     moto.stepfunctions.models, moto.stepfunctions.responses):
         inside = pkgutil.walk_packages(getattr(package, "__path__", []), package.__name__ + ".")
         names = [package.__name__] + [m.name for m in inside]

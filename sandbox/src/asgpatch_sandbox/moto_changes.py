@@ -25,6 +25,7 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.events.models import Rule as EventRule
 from moto.events.responses import EventsHandler
+from moto.s3.models import FakeBucket as S3Bucket
 from moto.ssm.responses import SimpleSystemManagerResponse
 from moto.stepfunctions.models import StepFunctionBackend
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -49,6 +50,7 @@ from asgpatch_sandbox.services import (
     ec2_launch_templates,
     events_delivery,
     lambda_functions,
+    s3_bucket_policies,
     ssm_command_api,
     ssm_nodes,
     ssm_patch_compliance,
@@ -304,7 +306,15 @@ CHANGES: tuple[Change, ...] = (
            "instead of moto's ValidationError, and a parameter-only change lists the resources it modifies"),
     Change(cfn_models.CloudFormationBackend, "execute_change_set", cloudformation_change_sets.execute_change_set,
            "only an AVAILABLE change set executes (InvalidChangeSetStatus otherwise); a CREATE one creates the stack "
-           "as CreateStack does, with its Outputs (moto left it without any), an UPDATE one as UpdateStack does"),
+           "as CreateStack does, with its Outputs (moto left it without any), an UPDATE one as UpdateStack does; "
+           "once it succeeded every change set of the stack is removed, as AWS removes them"),
+    Change(CloudFormationResponse, "list_change_sets", cloudformation_change_sets.list_change_sets,
+           "ListChangeSets lists the named stack's change sets (moto listed every stack's)"),
+    # --- S3: bucket policies (services/s3_bucket_policies.py) ----------------------------------------
+    Change(S3Bucket, "get_permission", s3_bucket_policies.get_permission,
+           "a bucket policy statement applies only when its conditions hold (moto ignored Bool and other operators "
+           "and turned a failed condition into a Deny, so a TLS-only policy denied every request); the sandbox "
+           "stands in for AWS's HTTPS endpoints: aws:SecureTransport is true"),
 )  # fmt: skip
 
 

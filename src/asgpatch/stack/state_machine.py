@@ -6,14 +6,15 @@ each invocation is one tick of the run (its state in S3) and Step Functions does
 safe to repeat (one tick holds the run at a time; a crashed tick is resumed by the next), so every
 error of the Tick is retried first; only when retries are spent does the Catch restore the groups the
 run holds and fail the execution (which the stack's EventBridge rule reports). Pure data: the Lambda's
-ARN is the `${FunctionArn}` the template substitutes.
+ARN is the `${Function.Arn}` the template substitutes (the string form of Fn::Sub: its list form is where
+moto's CloudFormation turns the context object's `$$` into `$`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-FUNCTION = "${FunctionArn}"
+FUNCTION = "${Function.Arn}"
 RUN_FAILED = "asgpatch.RunFailed"
 # Standard executions stop at 25,000 history events; a round (Tick, Done?, Wait) writes 9. A 24-hour
 # window at the stack's smallest PollSeconds (30) is 2,880 rounds, about 26,000 events: too close, so the

@@ -251,7 +251,7 @@ def _orchestration() -> dict[str, Any]:
             "Type": "AWS::StepFunctions::StateMachine",
             "Properties": {
                 "StateMachineType": "STANDARD",
-                "DefinitionString": sub(json.dumps(definition(), indent=2), FunctionArn=arn_of("Function")),
+                "DefinitionString": sub(json.dumps(definition(), indent=2)),
                 "RoleArn": arn_of("StateMachineRole"),
                 "LoggingConfiguration": {
                     "Level": "ERROR",

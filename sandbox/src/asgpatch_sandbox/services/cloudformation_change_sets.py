@@ -156,9 +156,24 @@ def execute_change_set(self: Any, change_set_name: str, stack_name: str | None =
         change_set.execution_status = "EXECUTE_FAILED"
         raise
     change_set.execution_status = "EXECUTE_FAILED" if stack.status in TERMINAL else "EXECUTE_COMPLETE"
-    for other in self.change_sets.values():
-        if other is not change_set and other.stack_id == stack.stack_id and other.execution_status == "AVAILABLE":
-            other.execution_status = "OBSOLETE"
+    if change_set.execution_status == "EXECUTE_FAILED":  # kept, to be read; the others are stale
+        for other in self.change_sets.values():
+            if other is not change_set and other.stack_id == stack.stack_id and other.execution_status == "AVAILABLE":
+                other.execution_status = "OBSOLETE"
+        return
+    # "After you execute a change set, CloudFormation removes all change sets that are associated with the
+    # stack because they aren't valid for the updated stack" (moto kept them, listed as if still pending).
+    for key in [k for k, other in self.change_sets.items() if other.stack_id == stack.stack_id]:
+        del self.change_sets[key]
+
+
+def list_change_sets(self: Any) -> Any:
+    """CloudFormationResponse.list_change_sets: the named stack's change sets (moto listed every stack's)."""
+    from moto.core.responses import ActionResult
+
+    name = self._get_param("StackName")
+    found = [c for c in self.cloudformation_backend.list_change_sets() if name in (c.stack_id, c.stack_name)]
+    return ActionResult({"Summaries": found})
 
 
 def _values(change_set: Any) -> dict[str, Any]:
