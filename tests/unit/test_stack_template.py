@@ -98,7 +98,8 @@ def test_the_failure_rule_reports_and_restores_failed_timed_out_and_aborted_exec
 def test_the_function_runs_the_handler_on_a_supported_runtime_with_the_runs_settings():
     props = RESOURCES["Function"]["Properties"]
     assert props["Runtime"] == RUNTIME and RUNTIME in ("python3.12", "python3.13")
-    assert props["Handler"] == "asgpatch.lambda_handler.handler" and props["Timeout"] == 900
+    assert props["Handler"] == "asgpatch.lambda_handler.handler" and props["Timeout"] == {"Ref": "TickSeconds"}
+    assert TEMPLATE["Parameters"]["TickSeconds"]["Default"] == 900 == TEMPLATE["Parameters"]["TickSeconds"]["MaxValue"]
     known = {key.env for key in KEYS} | {"ASGPATCH_RUN_BUCKET", "ASGPATCH_WINDOW_HOURS", "ASGPATCH_CUTOFF_HOURS"}
     assert set(props["Environment"]["Variables"]) <= known
     for group in of_type("AWS::Logs::LogGroup").values():

@@ -40,6 +40,9 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                     "Description": "groups patched at once"},
     "PollSeconds": {"Type": "Number", "Default": 60, "MinValue": 60, "MaxValue": 3600,
                     "Description": "seconds between ticks (at least 60: an execution has at most 25,000 events)"},
+    "TickSeconds": {"Type": "Number", "Default": 900, "MinValue": 60, "MaxValue": 900,
+                    "Description": "seconds one tick may take (the function's timeout); a tick killed midway holds the "
+                                   "run this long and 30 s more"},
     "CodeS3Bucket": {"Type": "String", "MinLength": 3, "Description": "bucket holding the engine's Lambda zip"},
     "CodeS3Key": {"Type": "String", "MinLength": 1,
                   "Description": "key of the zip (content-hashed: a new zip is a new key, so the stack updates)"},

@@ -213,7 +213,7 @@ def _function() -> dict[str, Any]:
                 "Handler": HANDLER,
                 "Code": {"S3Bucket": ref("CodeS3Bucket"), "S3Key": ref("CodeS3Key")},
                 "Role": arn_of("FunctionRole"),
-                "Timeout": 900,
+                "Timeout": ref("TickSeconds"),
                 "MemorySize": 512,
                 "Environment": function_environment(),
                 "LoggingConfig": {"LogGroup": ref("FunctionLogs"), "LogFormat": "Text"},
