@@ -4,13 +4,16 @@ Starts `asgpatch sandbox --seed demo` (a believable account: scheduled groups at
 group, a MixedInstancesPolicy group, an untagged and an opted-out group), shows it, runs
 `asgpatch plan` and `asgpatch run` exactly as a user would (as commands, with AWS_ENDPOINT_URL set),
 then shows the account again: every tagged group launches a freshly patched image, capacity is back,
-and the groups without the tag were not touched.
+and the groups without the tag were not touched. Then the deployed form, on a fresh demo account:
+`asgpatch deploy` creates the stack, only the sandbox clock moves to the window's start, and the window
+alone starts the Step Functions execution whose Lambda ticks patch the same groups.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from typing import Any
 
 from rich.console import Console
@@ -69,6 +72,30 @@ def asgpatch(sandbox: SandboxProcess, *args: str) -> int:
     return subprocess.run(command, env=sandbox.environment(), check=False).returncode
 
 
+def deployed(sandbox: SandboxProcess) -> int:
+    """The deployed form: deploy, open the window on the sandbox clock, follow its execution."""
+    import json
+
+    from asgpatch_sandbox.driving import follow, history, open_window
+
+    console.rule("[bold]$ asgpatch deploy --stack-name asgpatch-demo --output json")
+    command = [sys.executable, "-m", "asgpatch", "deploy", "--stack-name", "asgpatch-demo", "--output", "json"]
+    result = subprocess.run(command, env=sandbox.environment(), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        console.print(result.stderr)
+        return result.returncode
+    outputs = json.loads(result.stdout)["outputs"]
+    for key, value in outputs.items():
+        console.print(f"  {key}: {value}")
+    opened = open_window(sandbox, outputs["WindowId"])
+    stamp = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(opened))
+    console.print(f"moved the sandbox clock to the window's start, {stamp}: the window starts the run itself")
+    done = follow(sandbox, outputs["StateMachineArn"])
+    ticks = sum(1 for event in history(sandbox, done["executionArn"]) if event["type"] == "TaskStateEntered")
+    console.print(f"execution {done['status']} after {ticks} Lambda ticks: {done.get('output') or done.get('cause')}")
+    return 0 if done["status"] == "SUCCEEDED" else 1
+
+
 def main() -> None:
     console.print("[bold]asgpatch demo[/]: starting the local sandbox with a demo account…")
     with SandboxProcess(*FAST_WORLD, "--seed", "demo") as sandbox:
@@ -79,7 +106,15 @@ def main() -> None:
         code = asgpatch(sandbox, "run", "--poll-seconds", "1")
         show_account(sandbox, "After: tagged groups launch the patched image; capacity is back")
     console.print(f"asgpatch run exited {code}; the sandbox stopped.")
-    sys.exit(code)
+    console.print(
+        "[bold]The deployed form[/]: a fresh demo account, the stack deployed into it, the window on its clock…"
+    )
+    with SandboxProcess(*FAST_WORLD, "--seed", "demo") as sandbox:
+        sandbox.wait_for_output("demo account seeded")
+        window = deployed(sandbox)
+        show_account(sandbox, "After the window: the deployed run patched the tagged groups")
+    console.print(f"the deployed run {'succeeded' if window == 0 else 'failed'}; the sandbox stopped.")
+    sys.exit(code or window)
 
 
 if __name__ == "__main__":
