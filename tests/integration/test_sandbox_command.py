@@ -77,11 +77,14 @@ def test_make_demo_runs_the_real_patch_cycle_on_the_sandbox():
         [sys.executable, "-m", "asgpatch_sandbox.demo"],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=400,
         check=False,
         env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 would patch" in result.stdout
     assert "4 patched" in result.stdout
+    # the deployed path: the window's execution patched the same four groups
+    assert "the window starts the run itself" in result.stdout and "execution SUCCEEDED" in result.stdout
+    assert '"counts":{"patched":4}' in result.stdout and "the deployed run succeeded" in result.stdout
     assert "legacy-untagged" in result.stdout and "Traceback" not in result.stdout + result.stderr
