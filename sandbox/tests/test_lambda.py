@@ -381,3 +381,23 @@ def test_the_control_api_refuses_a_kill_without_a_function(sandbox: Any):
     with pytest.raises(Exception, match="400"):
         sandbox.control("POST", "lambda/kill", {})
     assert sandbox.control("POST", "lambda/kill", {"function": f"idle-{uuid.uuid4().hex[:6]}"}) == {"killed": 0}
+
+
+def test_code_in_s3_must_be_there_when_the_function_is_created(
+    sandbox: Any, lam: Any, role: str, code: bytes, uid: str
+):
+    s3 = sandbox.client("s3")
+    s3.create_bucket(Bucket=f"code-{uid}")
+    s3.put_object(Bucket=f"code-{uid}", Key="present.zip", Body=code)
+    made = lam.create_function(FunctionName=f"from-s3-{uid}", Runtime="python3.13", Role=role, Handler="app.echo",
+                               Code={"S3Bucket": f"code-{uid}", "S3Key": "present.zip"})  # fmt: skip
+    assert made["FunctionName"] == f"from-s3-{uid}"
+    for where, message in (
+        (("code-" + uid, "missing.zip"), "NoSuchKey"),
+        ((f"nobucket-{uid}", "a.zip"), "NoSuchBucket"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            lam.create_function(FunctionName=f"missing-{uid}", Runtime="python3.13", Role=role, Handler="app.echo",
+                                Code={"S3Bucket": where[0], "S3Key": where[1]})  # fmt: skip
+        assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
+        assert f"S3 Error Code: {message}" in refused.value.response["Error"]["Message"]

@@ -113,3 +113,16 @@ def test_bad_input_is_refused_with_nothing_changed(account):
     ):
         result = cli(account, "deploy", *args)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_stack_that_fails_is_exit_one_with_the_failing_resources_reason(account):
+    """Code that is not where the stack says: the function cannot be created and the stack rolls back."""
+    account.client("s3").create_bucket(Bucket="deploy-test-code")
+    result = cli(account, "deploy", "--stack-name", "asgpatch-broken", "--parameter", "CodeS3Bucket=deploy-test-code",
+                 "--parameter", "CodeS3Key=asgpatch/missing.zip")  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "asgpatch: stack asgpatch-broken ended ROLLBACK_COMPLETE" in result.stderr
+    assert "Function (AWS::Lambda::Function): Error occurred while GetObject. S3 Error Code: NoSuchKey" in result.stderr
+    assert "Traceback" not in result.stderr
+    again = cli(account, "deploy", "--stack-name", "asgpatch-broken")
+    assert again.returncode == 2 and "ROLLBACK_COMPLETE and cannot be updated: delete it" in again.stderr

@@ -219,8 +219,9 @@ CHANGES: tuple[Change, ...] = (
            "a node lists its patches: installed, pending reboot, failed, missing", adds=True),
     # --- Lambda: functions that run (services/lambda_functions.py, lambda_runtime.py) ----------------
     Change(LambdaBackend, "create_function", lambda_functions.create_function,
-           "deprecated runtimes (python3.11 and older) and reserved environment variables are refused with AWS's "
-           "InvalidParameterValueException messages, for CloudFormation's AWS::Lambda::Function too"),
+           "deprecated runtimes (python3.11 and older), reserved environment variables and code in an S3 bucket or "
+           "key that does not exist are refused with AWS's InvalidParameterValueException messages, for "
+           "CloudFormation's AWS::Lambda::Function too"),
     Change(LambdaBackend, "update_function_configuration", lambda_functions.update_function_configuration,
            "the same checks when the runtime or the environment variables change"),
     Change(LambdaResponse, "invoke", lambda_functions.respond_invoke,

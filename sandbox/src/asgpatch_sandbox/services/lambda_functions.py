@@ -69,10 +69,26 @@ def _check_variables(environment: Any) -> None:
         )
 
 
+def _check_code(backend: LambdaBackend, code: Any) -> None:
+    """Code from S3 must be there (moto's lookup answers a missing key with None and stored the function)."""
+    if not isinstance(code, dict) or not code.get("S3Bucket") or not code.get("S3Key"):
+        return
+    from moto.s3.models import s3_backends
+
+    s3 = s3_backends[backend.account_id][backend.partition]
+    if code["S3Bucket"] not in s3.buckets:
+        raise InvalidParameterValueException("Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error "
+                                             "Message: The specified bucket does not exist")  # fmt: skip
+    if s3.get_object(code["S3Bucket"], code["S3Key"], version_id=code.get("S3ObjectVersion")) is None:
+        raise InvalidParameterValueException("Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error "
+                                             "Message: The specified key does not exist.")  # fmt: skip
+
+
 def create_function(self: LambdaBackend, spec: dict[str, Any]) -> Any:
     """CreateFunction (and AWS::Lambda::Function): AWS's checks first, then moto stores it."""
     _check_runtime(spec.get("Runtime"))
     _check_variables(spec.get("Environment"))
+    _check_code(self, spec.get("Code"))
     return original(LambdaBackend, "create_function")(self, spec)
 
 
