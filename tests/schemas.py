@@ -23,7 +23,7 @@ def _validator(name: str) -> Draft202012Validator:
 
 
 def assert_matches_schema(document: Any, name: str) -> None:
-    """`name` is report, tick or status: every problem listed, not only the first."""
+    """`name` is a schema in docs/schemas (report, tick, status, schedule, deploy): every problem listed."""
     problems = [
         f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in _validator(name).iter_errors(document)
     ]

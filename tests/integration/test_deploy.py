@@ -12,6 +12,7 @@ import pytest
 
 from asgpatch_sandbox.process import SandboxProcess
 from tests.integration.cli import QUICK_WORLD, cli
+from tests.schemas import assert_matches_schema
 
 STACK = "asgpatch-deploy-test"
 
@@ -34,7 +35,10 @@ def buckets(sandbox: SandboxProcess) -> set[str]:
 def deployed(sandbox: SandboxProcess, *args: str) -> tuple[int, dict[str, Any] | None, str]:
     result = cli(sandbox, "deploy", "--stack-name", STACK, "--output", "json", *args)
     assert "Traceback" not in result.stderr, result.stderr
-    return result.returncode, json.loads(result.stdout) if result.stdout else None, result.stderr
+    document = json.loads(result.stdout) if result.stdout else None
+    if document is not None:
+        assert_matches_schema(document, "deploy")
+    return result.returncode, document, result.stderr
 
 
 @pytest.fixture(scope="module")
