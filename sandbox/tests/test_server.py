@@ -187,3 +187,27 @@ def test_a_lost_answer_took_effect():
         process.set_faults()
         groups = process.client("ec2").describe_security_groups(GroupNames=["lost"])["SecurityGroups"]
         assert [g["GroupName"] for g in groups] == ["lost"]
+
+
+def test_latency_delays_every_aws_answer_but_calls_still_overlap():
+    """--latency-ms 200: each call takes at least 200 ms; four at once take about as long as one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with SandboxProcess("--latency-ms", "200") as slow:
+        client = slow.client("autoscaling")
+        client.describe_auto_scaling_groups()  # connections made, code paths warm
+        started = time.monotonic()
+        client.describe_auto_scaling_groups()
+        one = time.monotonic() - started
+        assert one >= 0.2, f"an answer took {one * 1000:.0f} ms"
+        clients = [slow.client("autoscaling") for _ in range(4)]
+        for c in clients:
+            c.describe_auto_scaling_groups()
+        started = time.monotonic()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda c: c.describe_auto_scaling_groups(), clients))
+        four = time.monotonic() - started
+        assert 0.2 <= four < 0.2 * 4, f"four calls at once took {four * 1000:.0f} ms"
+        started = time.monotonic()
+        slow.now()
+        assert time.monotonic() - started < 0.2, "the control API is not an AWS call: it is not delayed"

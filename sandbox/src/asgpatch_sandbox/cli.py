@@ -27,6 +27,13 @@ from asgpatch_sandbox.world import Timings
 @click.option(
     "--lost-answer-rate", default=0.0, type=click.FloatRange(0, 1), help="Fraction of calls that lose their answer."
 )
+@click.option(
+    "--latency-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 10000),
+    help="Delay every AWS answer by this many milliseconds (what real round trips cost).",
+)
 @click.option("--seed", "seed_name", type=click.Choice(["demo"]), help="Create a believable demo account at start.")
 def sandbox(
     host: str,
@@ -40,6 +47,7 @@ def sandbox(
     fault_seed: int,
     reset_rate: float,
     lost_answer_rate: float,
+    latency_ms: float,
     seed_name: str | None,
 ) -> None:
     """Run a local AWS endpoint realistic enough to patch against (foreground; Ctrl-C stops it).
@@ -59,6 +67,7 @@ def sandbox(
         fault_seed=fault_seed,
         reset_rate=reset_rate,
         lost_answer_rate=lost_answer_rate,
+        latency_ms=latency_ms,
     )
     ready = None
     if seed_name == "demo":

@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -56,6 +57,7 @@ class SandboxOptions:
     fault_seed: int = 0
     reset_rate: float = 0.0  # calls whose connection is closed before they take effect (a connection reset)
     lost_answer_rate: float = 0.0  # calls that take effect, then lose their answer the same way
+    latency_ms: float = 0.0  # every AWS call waits this long first, outside the world lock: a real round trip
 
 
 def _prepare_moto_environment() -> None:
@@ -86,6 +88,8 @@ class SandboxApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith("/_sandbox/"):
             return self.control(environ, start_response)
+        if self.options.latency_ms > 0:  # wall time, in this request's own thread: calls still overlap
+            time.sleep(self.options.latency_ms / 1000.0)
         body = _read_body(environ)
         call = identify(environ, body)
         if call is not None and self.weather.resets_connection():
