@@ -99,15 +99,21 @@ def authorizations(
             found += [Authorization("ec2:RunInstances"), Authorization("ec2:CreateTags"),
                       Authorization("iam:PassRole", (role,), {"iam:PassedToService": "ec2.amazonaws.com"})]  # fmt: skip
         return found
+    resource_tags = {f"ec2:ResourceTag/{k}": v for k, v in (params.get("_resource_tags") or {}).items()}
     if operation == "CreateImage":
         created = {"ec2:CreateAction": "CreateImage"}
-        found = [Authorization(action)]
+        new = (f"arn:aws:ec2:{REGION}::image/ami-new", f"arn:aws:ec2:{REGION}::snapshot/snap-new")
+        instance = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{params['InstanceId']}"
+        found = [Authorization(action, (instance,), resource_tags), Authorization(action, new)]
         if params.get("TagSpecifications"):
-            found += [Authorization("ec2:CreateTags", (f"arn:aws:ec2:{REGION}::{kind}/ami-new",), created)
-                      for kind in ("image", "snapshot")]  # fmt: skip
+            found += [Authorization("ec2:CreateTags", (arn,), created) for arn in new]
         return found
-    if operation == "DeregisterImage" and params.get("DeleteAssociatedSnapshots"):
-        return [Authorization(action), Authorization("ec2:DeleteSnapshot")]
+    if operation == "DeregisterImage":
+        found = [Authorization(action, (f"arn:aws:ec2:{REGION}::image/{params['ImageId']}",), resource_tags)]
+        if params.get("DeleteAssociatedSnapshots"):  # its snapshots carry the image's tags (TagSpecifications)
+            found.append(Authorization("ec2:DeleteSnapshot", (f"arn:aws:ec2:{REGION}::snapshot/snap-of-image",),
+                                       resource_tags))  # fmt: skip
+        return found
     if operation in ("CreateLaunchTemplateVersion", "ModifyLaunchTemplate"):
         return [
             Authorization(action, (f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/{params['LaunchTemplateId']}",))

@@ -27,6 +27,27 @@ class SandboxClock:
         self.sandbox.advance(seconds)
 
 
+RESOURCE_TAGS = "_resource_tags"  # in a captured request: the tags its resource had when it was sent
+
+
+def resource_tags(
+    sandbox: SandboxProcess, region: str, operation: str, params: dict[str, Any]
+) -> dict[str, str] | None:
+    """The tags IAM reads as ec2:ResourceTag/… for calls whose policy has such a condition: the source
+    instance of CreateImage, the image DeregisterImage removes (read just before the call is sent)."""
+    ec2 = sandbox.client("ec2", region=region)
+    if operation == "CreateImage":
+        found = ec2.describe_instances(InstanceIds=[params["InstanceId"]])["Reservations"][0]["Instances"][0]
+    elif operation == "DeregisterImage":
+        images = ec2.describe_images(ImageIds=[params["ImageId"]])["Images"]
+        if not images:
+            return {}
+        found = images[0]
+    else:
+        return None
+    return {tag["Key"]: tag["Value"] for tag in found.get("Tags", [])}
+
+
 def capturing_cloud(
     sandbox: SandboxProcess, region: str = "us-east-1", seen: list[Request] | None = None
 ) -> tuple[AwsCloud, SandboxClock, list[Request]]:
@@ -42,7 +63,11 @@ def capturing_cloud(
         service = client.meta.service_model.service_name
 
         def capture(params: dict[str, Any], model: Any, service: str = service, **_: Any) -> None:
-            seen.append((service, model.name, json.loads(json.dumps(params, default=str))))
+            recorded = json.loads(json.dumps(params, default=str))
+            tags = resource_tags(sandbox, region, model.name, params)
+            if tags is not None:
+                recorded[RESOURCE_TAGS] = tags
+            seen.append((service, model.name, recorded))
 
         client.meta.events.register("provide-client-params", capture)
     return AwsCloud(clients, sleep=lambda _: None), SandboxClock(sandbox), seen

@@ -24,7 +24,7 @@ from asgpatch.one_tick import tick_once
 from asgpatch.shards import Shard
 from asgpatch_sandbox.builders import base_image, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
-from tests.iam_policy import authorizations, denied, documented_policy
+from tests.iam_policy import Authorization, allowed, authorizations, denied, documented_policy
 from tests.integration.inprocess import capturing_cloud
 
 POLICY = documented_policy(Path(__file__).resolve().parents[2] / "docs" / "iam.md")
@@ -185,3 +185,16 @@ def test_no_mutation_of_a_group_asgpatch_holds_no_state_on_is_allowed(calls):
     assert mutations
     refused = denied(POLICY, mutations, {"team": "payments"})
     assert len(refused) == len(mutations), "every group mutation is refused on a bystander"
+
+
+def test_only_group_instances_are_imaged_and_only_asgpatchs_images_removed(calls):
+    made = [c for c in calls["tagged"] + calls["failures"] if c[1] in ("CreateImage", "DeregisterImage")]
+    assert {c[1] for c in made} == {"CreateImage", "DeregisterImage"}
+    assert all("_resource_tags" in params for _, _, params in made), "the resources' tags were recorded"
+    image = "arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0"
+    instance = "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"
+    assert not allowed(POLICY, Authorization("ec2:DeregisterImage", (image,), {"ec2:ResourceTag/team": "payments"}))
+    assert allowed(POLICY, Authorization("ec2:DeregisterImage", (image,), {"ec2:ResourceTag/asgpatch:group": "web"}))
+    assert not allowed(POLICY, Authorization("ec2:CreateImage", (instance,), {}))
+    assert allowed(POLICY, Authorization("ec2:CreateImage", (instance,),
+                                         {"ec2:ResourceTag/aws:autoscaling:groupName": "web"}))  # fmt: skip

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgpatch.aws.permissions import DECLARED, Declared, Scope
+from asgpatch.naming import IMAGE_GROUP_TAG
 from asgpatch.state import STATE_TAG
 
 # Every adapter module that makes AWS calls: imported so that their declarations are registered.
@@ -94,7 +95,15 @@ def statements(scope: Scope, actions: list[str], names: Names) -> list[dict[str,
         return [_statement("RunStateInS3TellsMissingFromDenied", actions, f"{arn}:s3:::{names.run_bucket}")
                 ] if names.run_bucket else []  # fmt: skip
     if scope is Scope.IMAGES:
-        return [_statement("BakeImages", actions, "*")]
+        new = [f"{arn}:ec2:{names.region}::image/*", f"{arn}:ec2:{names.region}::snapshot/*"]
+        group_instance = {"Null": {"ec2:ResourceTag/aws:autoscaling:groupName": "false"}}
+        return [_statement("BakeImagesOfGroupInstances", actions,
+                           f"{arn}:ec2:{names.region}:{names.account}:instance/*", group_instance),
+                _statement("BakeImages", actions, new)]  # fmt: skip
+    if scope is Scope.OWN_IMAGES:
+        own = {"Null": {f"ec2:ResourceTag/{IMAGE_GROUP_TAG}": "false"}}
+        resources = [f"{arn}:ec2:{names.region}::image/*", f"{arn}:ec2:{names.region}::snapshot/*"]
+        return [_statement("RemoveOnlyOwnImages", actions, resources, own)]
     if scope is Scope.TAGS_ON_NEW_IMAGES:
         resources = [f"{arn}:ec2:{names.region}::image/*", f"{arn}:ec2:{names.region}::snapshot/*"]
         return [
@@ -121,8 +130,8 @@ def statements(scope: Scope, actions: list[str], names: Names) -> list[dict[str,
 ORDER = (
     Scope.ANY, Scope.LOAD_BALANCERS, Scope.GROUPS_ASGPATCH_MAY_HOLD, Scope.OWN_TAGS_ON_THOSE_GROUPS,
     Scope.PATCH_DOCUMENT_ON_INSTANCES, Scope.STATE_KEY_PARAMETER, Scope.RUN_STATE_OBJECTS, Scope.RUN_STATE_BUCKET,
-    Scope.COMMANDS, Scope.IMAGES, Scope.TAGS_ON_NEW_IMAGES, Scope.LAUNCH_TEMPLATES, Scope.LAUNCH_FROM_TEMPLATES,
-    Scope.INSTANCE_ROLES, Scope.TOPIC,
+    Scope.COMMANDS, Scope.IMAGES, Scope.OWN_IMAGES, Scope.TAGS_ON_NEW_IMAGES, Scope.LAUNCH_TEMPLATES,
+    Scope.LAUNCH_FROM_TEMPLATES, Scope.INSTANCE_ROLES, Scope.TOPIC,
 )  # fmt: skip
 
 

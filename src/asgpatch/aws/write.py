@@ -247,8 +247,8 @@ def create_image(api: Api, action: CreateImage) -> Result:
 
 
 @needs(
-    grant(Scope.IMAGES, "ec2:DeregisterImage"),
-    grant(Scope.IMAGES, "ec2:DeleteSnapshot", implicit=True,
+    grant(Scope.OWN_IMAGES, "ec2:DeregisterImage"),
+    grant(Scope.OWN_IMAGES, "ec2:DeleteSnapshot", implicit=True,
           why="a failed or unused image is deregistered with DeleteAssociatedSnapshots"),
 )  # fmt: skip
 def deregister_image(api: Api, action: DeregisterImage) -> Result:
