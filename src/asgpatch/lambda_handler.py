@@ -59,10 +59,11 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     store = store_at(request.location, first.api)
     assert isinstance(store, S3RunStore)
     out_of_time = lambda: time.monotonic() >= ends  # noqa: E731
-    ticked = tick_once(store, shards, config, WallClock(), out_of_time, give_up=request.why)
+    clock = WallClock()
+    ticked = tick_once(store, shards, config, clock, out_of_time, give_up=request.why)
     while request.why and ticked.goes_on and time.monotonic() + RESTORE_PAUSE < ends:
-        time.sleep(RESTORE_PAUSE)  # a restore is a few calls a group: finish it in this invocation
-        ticked = tick_once(store, shards, config, WallClock(), out_of_time, give_up=request.why)
+        clock.sleep(RESTORE_PAUSE)  # a restore is a few calls a group: finish it in this invocation
+        ticked = tick_once(store, shards, config, clock, out_of_time, give_up=request.why)
     state = ticked.state
     if request.why and ticked.goes_on:
         raise RuntimeError(f"the restore of {request.location} is not finished ({ticked.dropped or 'in progress'})")

@@ -49,10 +49,10 @@ def resource_tags(
 
 
 def capturing_cloud(
-    sandbox: SandboxProcess, region: str = "us-east-1", seen: list[Request] | None = None
+    sandbox: SandboxProcess, region: str = "us-east-1", seen: list[Request] | None = None, with_tags: bool = False
 ) -> tuple[AwsCloud, SandboxClock, list[Request]]:
     """An AwsCloud on the sandbox in `region` whose every request is appended, as sent, to the list returned
-    (`seen`, when given)."""
+    (`seen`, when given); `with_tags` adds to some the tags of their resource (`RESOURCE_TAGS`, below)."""
     seen = [] if seen is None else seen
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -64,7 +64,7 @@ def capturing_cloud(
 
         def capture(params: dict[str, Any], model: Any, service: str = service, **_: Any) -> None:
             recorded = json.loads(json.dumps(params, default=str))
-            tags = resource_tags(sandbox, region, model.name, params)
+            tags = resource_tags(sandbox, region, model.name, params) if with_tags else None
             if tags is not None:
                 recorded[RESOURCE_TAGS] = tags
             seen.append((service, model.name, recorded))

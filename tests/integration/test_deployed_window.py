@@ -144,19 +144,25 @@ def killed(account: SandboxProcess, window: dict[str, Any]) -> dict[str, Any]:
     open_window(account, outputs["WindowId"])
     kills: list[int] = []
 
-    def kill_once_in_flight() -> None:
+    def failed_ticks() -> list[dict[str, Any]]:
+        found = executions(account, outputs["StateMachineArn"])
+        events = history(account, found[0]["executionArn"]) if found else []
+        return [e for e in events if e["type"] == "TaskFailed"]
+
+    def kill_in_flight() -> None:
+        """Kill a running tick once the group is in flight; again (3 at most) if the kill came after the
+        tick had already answered (the answer stands then, as on AWS)."""
         in_flight = "asgpatch:state" in tags_of(describe_group(autoscaling, "dw-killed"))
         running = account.control("GET", "lambda")["running"].get(outputs["FunctionName"], 0)
-        if not kills and in_flight and running:
-            kills.append(account.control("POST", "lambda/kill", {"function": outputs["FunctionName"]})[
-                "killed"])  # fmt: skip
+        if len(kills) < 3 and in_flight and running and not failed_ticks():
+            kills.append(account.control("POST", "lambda/kill", {"function": outputs["FunctionName"]})["killed"])
 
-    done = follow(account, outputs["StateMachineArn"], step=5.0, limit=300.0, on_round=kill_once_in_flight)
+    done = follow(account, outputs["StateMachineArn"], step=5.0, limit=300.0, on_round=kill_in_flight)
     return {"outputs": outputs, "done": done, "kills": kills, "image": image}
 
 
 def test_a_lambda_killed_mid_tick_is_resumed_and_the_group_still_patched(account, killed):
-    assert killed["kills"] == [1], "one invocation was killed mid-tick"
+    assert killed["kills"] and set(killed["kills"]) == {1}, "a running invocation was killed mid-tick"
     failures = [e for e in history(account, killed["done"]["executionArn"]) if e["type"] == "TaskFailed"]
     assert failures and failures[0]["taskFailedEventDetails"]["error"] == "Runtime.ExitError"
     assert killed["done"]["status"] == "SUCCEEDED", (killed["done"].get("error"), killed["done"].get("cause"))

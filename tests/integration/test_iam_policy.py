@@ -24,6 +24,7 @@ from asgpatch.one_tick import tick_once
 from asgpatch.shards import Shard
 from asgpatch_sandbox.builders import base_image, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
+from asgpatch_sandbox.testing import SLOW_WORLD
 from tests.iam_policy import Authorization, allowed, authorizations, denied, documented_policy
 from tests.integration.inprocess import capturing_cloud
 
@@ -34,6 +35,14 @@ CONFIG = RunConfig(poll_seconds=20, settings=SETTINGS, sns_topic_arn="arn:aws:sn
 
 class Stop(Exception):
     """The run is stopped right after it scaled the group up."""
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxProcess]:
+    """This module's own account: the first run must create the state key (PutParameter), whatever other
+    tests ran before in the session's sandbox."""
+    with SandboxProcess(*SLOW_WORLD) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +60,7 @@ def calls(sandbox: SandboxProcess) -> Iterator[dict[str, list[tuple[str, str, di
     group(autoscaling, "iam-in-flight", launch_template(ec2, "iam-in-flight", image), tags={"ep:asg:patch": "iam"})
     found: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
 
-    cloud, clock, seen = capturing_cloud(sandbox)
+    cloud, clock, seen = capturing_cloud(sandbox, with_tags=True)
     runner.run(
         cloud, CONFIG.__class__(**{**CONFIG.__dict__, "asg_names": ("iam-tagged",)}), "20261201T040000Z-1a1a", clock
     )
@@ -62,7 +71,7 @@ def calls(sandbox: SandboxProcess) -> Iterator[dict[str, list[tuple[str, str, di
             raise Stop
 
     narrowed = CONFIG.__class__(**{**CONFIG.__dict__, "asg_names": ("iam-in-flight",)})
-    cloud, clock, seen = capturing_cloud(sandbox)
+    cloud, clock, seen = capturing_cloud(sandbox, with_tags=True)
     with pytest.raises(Stop):
         runner.run(cloud, narrowed, "20261201T050000Z-2b2b", clock, on_action=stop_after_scale_up)
     autoscaling.delete_tags(Tags=[{"ResourceId": "iam-in-flight", "ResourceType": "auto-scaling-group",
@@ -84,7 +93,7 @@ def ticked_through_s3(sandbox: SandboxProcess) -> list[tuple[str, str, dict[str,
     group(autoscaling, "iam-ticked", launch_template(ec2, "iam-ticked", base_image(ec2, "iam-ticked")),
           tags={"ep:asg:patch": "iam"})  # fmt: skip
     sandbox.client("s3").create_bucket(Bucket="my-asgpatch-runs")
-    cloud, clock, seen = capturing_cloud(sandbox)
+    cloud, clock, seen = capturing_cloud(sandbox, with_tags=True)
     config = CONFIG.__class__(**{**CONFIG.__dict__, "asg_names": ("iam-ticked",)})
     store = S3RunStore(cloud.api, "my-asgpatch-runs", "runs/20261201T070000Z-4d4d.json")
     shards = (Shard(cloud, "us-east-1", "123456789012"),)
@@ -129,7 +138,7 @@ def failures_and_scale_out(sandbox: SandboxProcess) -> list[tuple[str, str, dict
 
     names = ("iam-image-fails", "iam-patch-hangs", "iam-balanced")
     config = CONFIG.__class__(**{**CONFIG.__dict__, "asg_names": names})
-    cloud, clock, seen = capturing_cloud(sandbox)
+    cloud, clock, seen = capturing_cloud(sandbox, with_tags=True)
     report = runner.run(cloud, config, "20261201T080000Z-5e5e", clock, on_action=scale_out_while_patching)
     notify(cloud, CONFIG.sns_topic_arn or "", report)  # as the CLI and the Lambda do at the end of a run
     statuses = {g["name"]: g["status"] for g in report["groups"]}
@@ -167,6 +176,7 @@ def test_every_call_for_a_tagged_group_is_allowed(calls):
     assert calls["tagged"], "the run made no calls"
     made = {c[:2] for c in calls["tagged"]}
     assert ("ssm", "GetParameter") in made, "the state key is read to seal the state"
+    assert ("ssm", "PutParameter") in made, "and created by the first run in the account"
     assert {("autoscaling", "DescribeLifecycleHooks"), ("autoscaling", "DescribeWarmPool")} <= made
     warm_terminations = [c for c in calls["tagged"] if c[1] == "TerminateInstanceInAutoScalingGroup"]
     assert warm_terminations, "the warm pool's instances from the old image were replaced"

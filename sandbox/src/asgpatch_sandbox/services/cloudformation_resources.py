@@ -169,7 +169,10 @@ class SandboxResource:
 
     @classmethod
     def create(cls, logical_id: str, name: str, properties: dict[str, Any], region: str) -> SandboxResource:
-        raise NotImplementedError
+        """By default a resource is made by applying its properties to a blank one (policies, subscriptions)."""
+        made = cls(logical_id, name, region)
+        made.change(properties)
+        return made
 
     def change(self, properties: dict[str, Any]) -> None:
         raise NotImplementedError

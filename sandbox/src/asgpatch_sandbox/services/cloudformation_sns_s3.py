@@ -96,12 +96,6 @@ class SnsTopicPolicy(SandboxResource, CloudFormationModel):
     TYPE = "AWS::SNS::TopicPolicy"
     ATTRIBUTES = {"Id": "physical_id"}
 
-    @classmethod
-    def create(cls, logical_id: str, name: str, properties: dict[str, Any], region: str) -> SandboxResource:
-        made = cls(logical_id, name, region)
-        made.change(properties)
-        return made
-
     def change(self, properties: dict[str, Any]) -> None:
         _required(self.logical_id, properties, ("PolicyDocument", "Topics"))
         text = _text(properties["PolicyDocument"])
@@ -133,12 +127,6 @@ class S3BucketPolicy(SandboxResource, CloudFormationModel):
 
     TYPE = "AWS::S3::BucketPolicy"
     ATTRIBUTES: dict[str, str] = {}
-
-    @classmethod
-    def create(cls, logical_id: str, name: str, properties: dict[str, Any], region: str) -> SandboxResource:
-        made = cls(logical_id, name, region)
-        made.change(properties)
-        return made
 
     def change(self, properties: dict[str, Any]) -> None:
         _required(self.logical_id, properties, ("Bucket", "PolicyDocument"))
