@@ -84,15 +84,17 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             "dropped": ticked.dropped}  # fmt: skip
 
 
-def check_boto3() -> None:
-    """The Lambda runtime's boto3 lags releases: refuse, saying what to do, rather than send a parameter
-    an old botocore would reject halfway through a run."""
-    import boto3
+def check_boto3(version: str | None = None) -> None:
+    """The Lambda runtime's boto3 (`version`: the one imported) lags releases: refuse, saying what to do,
+    rather than send a parameter an old botocore would reject halfway through a run."""
+    if version is None:
+        import boto3
 
-    found = tuple(int(part) for part in boto3.__version__.split(".")[:2] if part.isdigit())
+        version = str(boto3.__version__)
+    found = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
     if found < MINIMUM_BOTO3:
         wanted = ".".join(map(str, MINIMUM_BOTO3))
-        raise RuntimeError(f"asgpatch needs boto3 >= {wanted}; this Lambda runtime has {boto3.__version__}: "
+        raise RuntimeError(f"asgpatch needs boto3 >= {wanted}; this Lambda runtime has {version}: "
                            "redeploy with `asgpatch deploy --bundle-boto3`")  # fmt: skip
 
 

@@ -191,11 +191,9 @@ def test_a_schedule_aws_would_refuse_is_refused_naming_the_field():
     assert validate({"Schedule": "rate(7 days)"}) == {"Schedule": "rate(7 days)"}
 
 
-def test_the_handler_refuses_a_runtime_boto3_older_than_the_engine_needs(monkeypatch):
+def test_the_handler_refuses_a_runtime_boto3_older_than_the_engine_needs():
     import tomllib
     from pathlib import Path
-
-    import boto3
 
     from asgpatch import lambda_handler
 
@@ -203,6 +201,6 @@ def test_the_handler_refuses_a_runtime_boto3_older_than_the_engine_needs(monkeyp
     (bound,) = [d for d in project["project"]["dependencies"] if d.startswith("boto3")]
     assert bound.split(">=")[1].split()[0] == ".".join(map(str, lambda_handler.MINIMUM_BOTO3))
     lambda_handler.check_boto3()  # the installed one is new enough
-    monkeypatch.setattr(boto3, "__version__", "1.34.0")
-    with pytest.raises(RuntimeError, match="--bundle-boto3"):
-        lambda_handler.handler({"state": "s3://b/k"}, None)
+    with pytest.raises(RuntimeError, match=r"needs boto3 >= 1\.43; this Lambda runtime has 1\.34\.0.*--bundle-boto3"):
+        lambda_handler.check_boto3("1.34.0")
+    lambda_handler.check_boto3("1.43.0")
