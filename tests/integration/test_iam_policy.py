@@ -22,7 +22,7 @@ from asgpatch.model import Settings
 from asgpatch.notify import notify
 from asgpatch.one_tick import tick_once
 from asgpatch.shards import Shard
-from asgpatch_sandbox.builders import base_image, group, launch_template
+from asgpatch_sandbox.builders import balancers, base_image, group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
 from asgpatch_sandbox.testing import SLOW_WORLD
 from tests.iam_policy import Authorization, allowed, authorizations, denied, documented_policy
@@ -115,17 +115,11 @@ def failures_and_scale_out(sandbox: SandboxProcess) -> list[tuple[str, str, dict
     for name, failure in (("iam-image-fails", "sandbox:image"), ("iam-patch-hangs", "sandbox:patch")):
         group(autoscaling, name, launch_template(ec2, name, image),
               tags={"ep:asg:patch": "iam", failure: "fail" if failure == "sandbox:image" else "hang"})  # fmt: skip
-    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    arn = sandbox.client("elbv2").create_target_group(Name="iam-tg", Protocol="HTTP", Port=80, VpcId=vpc)[
-        "TargetGroups"][0]["TargetGroupArn"]  # fmt: skip
-    sandbox.client("elb").create_load_balancer(
-        LoadBalancerName="iam-clb", AvailabilityZones=["us-east-1a"],
-        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
-    )  # fmt: skip
+    arn, classic = balancers(ec2, sandbox.client("elbv2"), sandbox.client("elb"), "iam")
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName="iam-balanced", MinSize=1, MaxSize=4, DesiredCapacity=1, AvailabilityZones=["us-east-1a"],
         LaunchTemplate={"LaunchTemplateId": launch_template(ec2, "iam-balanced", image), "Version": "1"},
-        TargetGroupARNs=[arn], LoadBalancerNames=["iam-clb"],
+        TargetGroupARNs=[arn], LoadBalancerNames=[classic],
         Tags=[{"Key": "ep:asg:patch", "Value": "iam", "PropagateAtLaunch": False}],
     )  # fmt: skip
     sandbox.advance(5)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from asgpatch_sandbox.builders import base_image, describe_group, launch_template
+from asgpatch_sandbox.builders import balancers, base_image, describe_group, launch_template
 from asgpatch_sandbox.process import SandboxProcess
 
 LB_WORLD = ("--launch-seconds", "1", "--ssm-seconds", "1", "--patch-seconds", "8", "--image-seconds", "2")
@@ -37,13 +37,7 @@ def registered(sandbox: SandboxProcess, arn: str, balancer: str) -> tuple[set[st
 @pytest.fixture(scope="module")
 def estate(balanced: SandboxProcess) -> dict[str, Any]:
     ec2, autoscaling = balanced.client("ec2"), balanced.client("autoscaling")
-    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    arn = balanced.client("elbv2").create_target_group(Name="lb-web-tg", Protocol="HTTP", Port=80, VpcId=vpc)[
-        "TargetGroups"][0]["TargetGroupArn"]  # fmt: skip
-    balanced.client("elb").create_load_balancer(
-        LoadBalancerName="lb-web-clb", AvailabilityZones=["us-east-1a"],
-        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
-    )  # fmt: skip
+    arn, _ = balancers(ec2, balanced.client("elbv2"), balanced.client("elb"), "lb-web")
     template = launch_template(ec2, NAME, base_image(ec2, "lb-base"))
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName=NAME, MinSize=1, MaxSize=4, DesiredCapacity=1, AvailabilityZones=["us-east-1a"],

@@ -91,3 +91,16 @@ def quiet_recurrence(now: float) -> str:
     """A daily cron twelve hours away from `now` (the sandbox's clock), so a scheduled action a test
     puts on a group to see that it is left alone never fires while the test runs."""
     return f"0 {(datetime.fromtimestamp(now, tz=UTC).hour + 12) % 24} * * *"
+
+
+def balancers(ec2: Any, elbv2: Any, elb: Any, prefix: str) -> tuple[str, str]:
+    """A target group (`<prefix>-tg`, HTTP 80 in the default VPC) and a Classic Load Balancer
+    (`<prefix>-clb`, in the region's zone a): (the target group's ARN, the balancer's name), for a group
+    that sits behind both."""
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    found = elbv2.create_target_group(Name=f"{prefix}-tg", Protocol="HTTP", Port=80, VpcId=vpc)
+    elb.create_load_balancer(
+        LoadBalancerName=f"{prefix}-clb", AvailabilityZones=[f"{elb.meta.region_name}a"],
+        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
+    )  # fmt: skip
+    return str(found["TargetGroups"][0]["TargetGroupArn"]), f"{prefix}-clb"
