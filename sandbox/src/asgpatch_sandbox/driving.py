@@ -26,7 +26,9 @@ def executions(sandbox: SandboxProcess, machine: str) -> list[dict[str, Any]]:
 def follow(sandbox: SandboxProcess, machine: str, step: float = 20.0, limit: float = 240.0,
            on_round: Callable[[], None] | None = None) -> dict[str, Any]:  # fmt: skip
     """Move the sandbox clock `step` seconds at a time (the state machine's waits pass) until the window's
-    one execution has ended; it, described. Real time passes only for the Lambda's own work."""
+    one execution has ended; it, described. The clock stands still while a tick is in flight: a Lambda
+    takes seconds of real time, and a clock racing on meanwhile (slow on a loaded machine) would pass
+    the window's end after a handful of ticks, which no real window sees."""
     ends = time.monotonic() + limit
     while True:
         found = executions(sandbox, machine)
@@ -38,8 +40,18 @@ def follow(sandbox: SandboxProcess, machine: str, step: float = 20.0, limit: flo
         assert time.monotonic() < ends, f"the execution did not end in {limit:.0f} s: {found}"
         if on_round is not None:
             on_round()
-        sandbox.advance(step)
+        if not (found and _tick_in_flight(sandbox, found[0]["executionArn"])):
+            sandbox.advance(step)
         time.sleep(0.3)
+
+
+IN_FLIGHT = frozenset({"TaskScheduled", "TaskStarted", "LambdaFunctionScheduled", "LambdaFunctionStarted"})
+
+
+def _tick_in_flight(sandbox: SandboxProcess, execution_arn: str) -> bool:
+    newest = sandbox.client("stepfunctions").get_execution_history(
+        executionArn=execution_arn, maxResults=1, reverseOrder=True)["events"]  # fmt: skip
+    return bool(newest) and newest[0]["type"] in IN_FLIGHT
 
 
 def history(sandbox: SandboxProcess, execution_arn: str) -> list[dict[str, Any]]:
