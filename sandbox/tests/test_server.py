@@ -121,6 +121,24 @@ def test_ec2_describe_bucket_answers_request_limit_exceeded(throttled):
     assert passed <= 100 + 20 * elapsed + 2, f"{passed} calls passed in {elapsed:.2f} s: more than 100 + 20/s"
 
 
+def test_the_call_ledger_counts_every_call_and_each_throttle_per_region_bucket(throttled):
+    """Calls are counted as received (throttled ones too: a retry is another call on the wire); a
+    region's bucket drained says nothing of another region's."""
+    before = throttled.control("GET", "calls")
+    quick = throttled.client("autoscaling", NO_RETRIES)
+    outcomes = _outcomes(80, lambda: quick.describe_auto_scaling_groups())
+    refused = outcomes.count("400 Throttling")
+    assert refused > 0
+    elsewhere = throttled.client("autoscaling", NO_RETRIES, region="eu-west-1")
+    assert _outcomes(5, lambda: elsewhere.describe_auto_scaling_groups()) == ["ok"] * 5
+    after = throttled.control("GET", "calls")
+    key = "autoscaling:DescribeAutoScalingGroups"
+    assert after["calls"][key] - before["calls"].get(key, 0) == 85
+    assert after["throttled"][key] - before["throttled"].get(key, 0) == refused
+    assert after["total"] - before["total"] == 85 and after["throttled_total"] - before["throttled_total"] == refused
+    time.sleep(4)  # the us-east-1 bucket refills for the tests after this one
+
+
 def test_adaptive_retry_mode_rides_out_the_throttle(throttled):
     ec2 = throttled.client("ec2", Config(retries={"mode": "adaptive", "max_attempts": 10}))
     assert _outcomes(160, lambda: ec2.describe_launch_templates()) == ["ok"] * 160

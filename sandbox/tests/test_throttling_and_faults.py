@@ -66,6 +66,14 @@ def test_buckets_are_independent():
     assert throttler.allow(_call("ec2", "CreateImage")), "RunInstances' bucket does not drain CreateImage's"
 
 
+def test_each_account_and_region_has_buckets_of_its_own():
+    throttler = Throttler(FakeMonotonic())
+    assert sum(throttler.allow(_call("ec2", "RunInstances"), "123456789012") for _ in range(10)) == 5
+    other_region = AwsCall("ec2", "RunInstances", "ec2", "eu-west-1", {"Action": ["RunInstances"]})
+    assert throttler.allow(other_region, "123456789012"), "eu-west-1's bucket is not us-east-1's"
+    assert throttler.allow(_call("ec2", "RunInstances"), "210987654321"), "another account's bucket is its own"
+
+
 def test_fault_injection_is_reproducible_and_near_its_rate():
     first = [FaultInjector(0.25, seed=11).draw() for _ in range(1)]
     injector_a, injector_b = FaultInjector(0.25, seed=11), FaultInjector(0.25, seed=11)

@@ -12,6 +12,8 @@ GET  /_sandbox/faults                      the operations whose answer is still 
 POST /_sandbox/lambda/kill {"function": NAME, "region": R}  SIGKILL the function's running invocations
                                            (region optional): each Invoke answers Runtime.ExitError
 GET  /_sandbox/lambda                      {"running": {NAME: count}}: the invocations running now
+GET  /_sandbox/calls                       {"calls": {"service:Operation": n}, "throttled": {...}, "total",
+                                           "throttled_total"}: every signed AWS call received since start
 """
 
 from __future__ import annotations
@@ -21,15 +23,17 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgpatch_sandbox.faults import Weather
+from asgpatch_sandbox.ledger import CallLedger
 from asgpatch_sandbox.services import lambda_runtime
 from asgpatch_sandbox.services.os_patch_catalog import PatchCatalog
 from asgpatch_sandbox.world import World
 
 
 class ControlApi:
-    def __init__(self, world: World, weather: Weather) -> None:
+    def __init__(self, world: World, weather: Weather, ledger: CallLedger | None = None) -> None:
         self.world = world
         self.weather = weather
+        self.ledger = ledger or CallLedger()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -84,6 +88,8 @@ class ControlApi:
             if not isinstance(function, str) or not function or not isinstance(region, str | None):
                 raise ValueError('name the function whose invocations to kill: {"function": NAME}')
             return "200 OK", {"killed": lambda_runtime.kill(function, region)}
+        if path == "/_sandbox/calls" and method == "GET":
+            return "200 OK", self.ledger.view()
         if path == "/_sandbox/lambda" and method == "GET":
             return "200 OK", {"running": lambda_runtime.running()}
         return "404 Not Found", {"error": f"no control endpoint {method} {path}"}

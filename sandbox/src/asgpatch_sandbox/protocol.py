@@ -27,6 +27,7 @@ class AwsCall:
     protocol: str  # "query", "ec2", "json", "rest-json", "rest-xml"
     region: str
     params: dict[str, list[str]]  # form parameters (query protocols) — empty for JSON
+    access_key: str = ""  # the signature's access key id: which account the call is made in
 
     def param(self, name: str) -> str | None:
         values = self.params.get(name)
@@ -42,16 +43,16 @@ def _protocol(service: str) -> str:
     return str(model.metadata.get("protocol", "query"))
 
 
-def _credential_scope(environ: dict[str, Any]) -> tuple[str, str] | None:
+def _credential_scope(environ: dict[str, Any]) -> tuple[str, str, str] | None:
     auth = environ.get("HTTP_AUTHORIZATION", "")
     if "Credential=" not in auth:
         return None
     try:
         scope = auth.split("Credential=", 1)[1].split(",", 1)[0]
-        _key, _date, region, service, _term = scope.split("/")
+        key, _date, region, service, _term = scope.split("/")
     except ValueError:
         return None
-    return region, _SIGNING_TO_MODEL.get(service, service)
+    return region, _SIGNING_TO_MODEL.get(service, service), key
 
 
 def identify(environ: dict[str, Any], body: bytes) -> AwsCall | None:
@@ -59,7 +60,7 @@ def identify(environ: dict[str, Any], body: bytes) -> AwsCall | None:
     scope = _credential_scope(environ)
     if scope is None:
         return None
-    region, service = scope
+    region, service, key = scope
     protocol = _protocol(service)
     target = environ.get("HTTP_X_AMZ_TARGET")
     params: dict[str, list[str]] = {}
@@ -72,7 +73,8 @@ def identify(environ: dict[str, Any], body: bytes) -> AwsCall | None:
         operation = params.get("Action", [""])[0]
         if not operation:
             operation = f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"
-    return AwsCall(service=service, operation=operation, protocol=protocol, region=region, params=params)
+    return AwsCall(service=service, operation=operation, protocol=protocol, region=region, params=params,
+                   access_key=key)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 from asgpatch_sandbox.clock import VirtualClock
 from asgpatch_sandbox.control import ControlApi
 from asgpatch_sandbox.faults import Weather, drop_connection
+from asgpatch_sandbox.ledger import CallLedger
 from asgpatch_sandbox.operations import is_emulated
 from asgpatch_sandbox.protocol import (
     AwsCall,
@@ -83,7 +84,8 @@ class SandboxApp:
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.throttler = Throttler() if options.throttle else None
         self.weather = Weather(options.fault_rate, options.reset_rate, options.lost_answer_rate, options.fault_seed)
-        self.control = ControlApi(self.world, self.weather)
+        self.ledger = CallLedger()
+        self.control = ControlApi(self.world, self.weather, self.ledger)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith("/_sandbox/"):
@@ -92,6 +94,8 @@ class SandboxApp:
             time.sleep(self.options.latency_ms / 1000.0)
         body = _read_body(environ)
         call = identify(environ, body)
+        if call is not None:
+            self.ledger.received(call)
         if call is not None and self.weather.resets_connection():
             return drop_connection(environ, start_response)
         lose = call is not None and self.weather.loses_answer(call.operation)
@@ -134,11 +138,19 @@ class SandboxApp:
         fault = self.weather.transient_fault()
         if fault is not None:
             return transient_reply(call, unavailable=fault == "unavailable")
-        if self.throttler is not None and not self.throttler.allow(call):
+        if self.throttler is not None and not self.throttler.allow(call, _account_of(call)):
+            self.ledger.throttled(call)
             return throttle_reply(call)
         if not is_emulated(call):
             return unemulated_reply(call)
         return None
+
+
+def _account_of(call: AwsCall) -> str:
+    """The account a call is made in, as moto tells it from the access key (buckets are per account)."""
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(call.access_key)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

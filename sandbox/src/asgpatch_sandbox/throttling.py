@@ -1,8 +1,9 @@
 """Throttling by AWS's token buckets.
 
 EC2 publishes its buckets (docs: "Request throttling for the Amazon EC2 API"); Auto Scaling and SSM
-do not, so the sandbox assumes the buckets named in ASSUMED_BUCKETS and the docs say so. Buckets
-refill in real (monotonic) time: throttling is about how fast a client really calls.
+do not, so the sandbox assumes the buckets named in ASSUMED_BUCKETS and the docs say so. As on AWS,
+each account and region has buckets of its own. Buckets refill in real (monotonic) time: throttling is
+about how fast a client really calls.
 """
 
 from __future__ import annotations
@@ -93,11 +94,12 @@ class Throttler:
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
 
-    def allow(self, call: AwsCall) -> bool:
+    def allow(self, call: AwsCall, account: str = "") -> bool:
         found = bucket_key(call)
         if found is None:
             return True
-        key, spec = found
+        kind, spec = found
+        key = f"{account}/{call.region}/{kind}"
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None:
