@@ -139,6 +139,17 @@ def test_the_call_ledger_counts_every_call_and_each_throttle_per_region_bucket(t
     time.sleep(4)  # the us-east-1 bucket refills for the tests after this one
 
 
+def test_the_throttle_can_be_turned_off_and_on(throttled):
+    quick = throttled.client("autoscaling", NO_RETRIES)
+    assert throttled.control("POST", "throttle", {"enabled": False}) == {"enabled": False}
+    try:
+        assert _outcomes(80, lambda: quick.describe_auto_scaling_groups()) == ["ok"] * 80
+    finally:
+        assert throttled.control("POST", "throttle", {"enabled": True}) == {"enabled": True}
+    assert "400 Throttling" in _outcomes(80, lambda: quick.describe_auto_scaling_groups())
+    time.sleep(4)  # the bucket refills for the tests after this one
+
+
 def test_adaptive_retry_mode_rides_out_the_throttle(throttled):
     ec2 = throttled.client("ec2", Config(retries={"mode": "adaptive", "max_attempts": 10}))
     assert _outcomes(160, lambda: ec2.describe_launch_templates()) == ["ok"] * 160

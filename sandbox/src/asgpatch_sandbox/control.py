@@ -12,6 +12,7 @@ GET  /_sandbox/faults                      the operations whose answer is still 
 POST /_sandbox/lambda/kill {"function": NAME, "region": R}  SIGKILL the function's running invocations
                                            (region optional): each Invoke answers Runtime.ExitError
 GET  /_sandbox/lambda                      {"running": {NAME: count}}: the invocations running now
+POST /_sandbox/throttle {"enabled": B}     turn AWS's token buckets on or off (GET: whether they are on)
 GET  /_sandbox/calls                       {"calls": {"service:Operation": n}, "throttled": {...}, "total",
                                            "throttled_total"}: every signed AWS call received since start
 """
@@ -26,14 +27,17 @@ from asgpatch_sandbox.faults import Weather
 from asgpatch_sandbox.ledger import CallLedger
 from asgpatch_sandbox.services import lambda_runtime
 from asgpatch_sandbox.services.os_patch_catalog import PatchCatalog
+from asgpatch_sandbox.throttling import Throttler
 from asgpatch_sandbox.world import World
 
 
 class ControlApi:
-    def __init__(self, world: World, weather: Weather, ledger: CallLedger | None = None) -> None:
+    def __init__(self, world: World, weather: Weather, ledger: CallLedger | None = None,
+                 throttler: Throttler | None = None) -> None:  # fmt: skip
         self.world = world
         self.weather = weather
         self.ledger = ledger or CallLedger()
+        self.throttler = throttler or Throttler(enabled=False)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -88,6 +92,13 @@ class ControlApi:
             if not isinstance(function, str) or not function or not isinstance(region, str | None):
                 raise ValueError('name the function whose invocations to kill: {"function": NAME}')
             return "200 OK", {"killed": lambda_runtime.kill(function, region)}
+        if path == "/_sandbox/throttle":
+            if method == "POST":
+                enabled = body.get("enabled")
+                if not isinstance(enabled, bool):
+                    raise ValueError('say whether to throttle: {"enabled": true} or {"enabled": false}')
+                self.throttler.enabled = enabled
+            return "200 OK", {"enabled": self.throttler.enabled}
         if path == "/_sandbox/calls" and method == "GET":
             return "200 OK", self.ledger.view()
         if path == "/_sandbox/lambda" and method == "GET":

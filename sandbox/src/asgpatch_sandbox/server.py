@@ -82,10 +82,10 @@ class SandboxApp:
         moto_changes.apply_all()
         services.start(self.world)
         self.moto = DomainDispatcherApplication(create_backend_app)
-        self.throttler = Throttler() if options.throttle else None
+        self.throttler = Throttler(enabled=options.throttle)
         self.weather = Weather(options.fault_rate, options.reset_rate, options.lost_answer_rate, options.fault_seed)
         self.ledger = CallLedger()
-        self.control = ControlApi(self.world, self.weather, self.ledger)
+        self.control = ControlApi(self.world, self.weather, self.ledger, self.throttler)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith("/_sandbox/"):
@@ -138,7 +138,7 @@ class SandboxApp:
         fault = self.weather.transient_fault()
         if fault is not None:
             return transient_reply(call, unavailable=fault == "unavailable")
-        if self.throttler is not None and not self.throttler.allow(call, _account_of(call)):
+        if self.throttler.enabled and not self.throttler.allow(call, _account_of(call)):
             self.ledger.throttled(call)
             return throttle_reply(call)
         if not is_emulated(call):
